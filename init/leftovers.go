@@ -1,0 +1,116 @@
+package pid1
+
+import (
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
+
+	"github.com/tend-init/tend/reaper"
+)
+
+// killRounds bounds the SIGKILL phase: each round kills every descendant
+// found and waits up to killWait for them to be reaped. More than one round
+// is only needed when something forks while it is being killed.
+const (
+	killRounds = 5
+	killWait   = time.Second
+)
+
+// terminateLeftovers ends every process still under tend: SIGTERM (and
+// SIGCONT, so stopped ones can act on it), up to grace for them to go, then
+// SIGKILL. It returns once tend has no child left or the rounds run out.
+func terminateLeftovers(r *reaper.Reaper, grace time.Duration, log *logrus.Logger) {
+	// Scanning /proc costs milliseconds on a busy host; skip it when there
+	// is nothing to find. A descendant without a living child of tend above
+	// it would have been re-parented to tend, so no child means none at all.
+	if r.Reap() {
+		return
+	}
+	gone := r.NoChildren()
+	if pids := descendants(os.Getpid()); len(pids) > 0 {
+		log.Infof("sending SIGTERM to %d remaining process(es)", len(pids))
+		signalAll(pids, unix.SIGTERM)
+		signalAll(pids, unix.SIGCONT)
+	}
+	timer := time.NewTimer(grace)
+	defer timer.Stop()
+	select {
+	case <-gone:
+		return
+	case <-timer.C:
+	}
+	for round := 0; round < killRounds; round++ {
+		pids := descendants(os.Getpid())
+		if len(pids) > 0 {
+			log.Warnf("sending SIGKILL to %d process(es) still running after %s", len(pids), grace)
+			signalAll(pids, unix.SIGKILL)
+		}
+		wait := time.NewTimer(killWait)
+		select {
+		case <-r.NoChildren():
+			wait.Stop()
+			return
+		case <-wait.C:
+		}
+	}
+	log.Errorf("processes are left after %d rounds of SIGKILL", killRounds)
+}
+
+func signalAll(pids []int, sig unix.Signal) {
+	for _, pid := range pids {
+		_ = unix.Kill(pid, sig) // it may be gone already
+	}
+}
+
+// descendants lists every process below root, read from /proc. Orphans
+// below tend are re-parented to it (PID 1 or subreaper), so this is the set
+// of processes tend answers for, and nothing outside it.
+func descendants(root int) []int {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	children := map[int][]int{}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if ppid, ok := parentOf(pid); ok {
+			children[ppid] = append(children[ppid], pid)
+		}
+	}
+	var out []int
+	queue := children[root]
+	for len(queue) > 0 {
+		pid := queue[0]
+		queue = queue[1:]
+		out = append(out, pid)
+		queue = append(queue, children[pid]...)
+	}
+	return out
+}
+
+// parentOf reads the PPID from /proc/PID/stat; the command name in field 2
+// may contain spaces and parentheses, so fields are counted after the last ')'.
+func parentOf(pid int) (int, bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, false
+	}
+	fields := strings.Fields(s[i+1:])
+	if len(fields) < 2 {
+		return 0, false
+	}
+	ppid, err := strconv.Atoi(fields[1])
+	return ppid, err == nil
+}

@@ -1,0 +1,93 @@
+// Package pid1 is tend's bootstrap: everything that makes a Go program fit
+// to be process 1 (runtime tuning, signal subscription, subreaper, panic
+// guard) and the step that ends it (leftovers terminated, exit status).
+//
+// The folder is named init/ after the job, but a Go package cannot be named
+// init (that name is reserved for init functions), so the package is pid1.
+package pid1
+
+import (
+	"os"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
+
+	"github.com/tend-init/tend/cli"
+	"github.com/tend-init/tend/guard"
+	"github.com/tend-init/tend/reaper"
+	"github.com/tend-init/tend/signals"
+)
+
+// forwardBuffer holds received signals until the loop reads them. The
+// runtime coalesces repeats of one signal anyway; the buffer only has to
+// cover a burst of different ones.
+const forwardBuffer = 128
+
+// Main runs tend as described by o and returns its exit status.
+func Main(o cli.Options) int {
+	ensureEmptySigmask()
+	tuneRuntime(o.Config == "")
+
+	// Subscribe before anything else can happen: until then a SIGTERM, a
+	// SIGPIPE or a SIGSEGV sent with kill would end tend.
+	chld := make(chan os.Signal, 1)
+	sigs := make(chan os.Signal, forwardBuffer)
+	signals.Subscribe(chld, sigs)
+	signals.ShieldReserved(os.Getpid() == 1)
+
+	log := newLogger(o.Verbosity)
+	becomeReaper(o, log)
+	if o.ParentDeath != 0 {
+		if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(o.ParentDeath), 0, 0, 0); err != nil {
+			log.Warnf("cannot set parent-death signal %s: %v", signals.Name(o.ParentDeath), err)
+		}
+	}
+
+	r := reaper.New(func(e reaper.Exit) {
+		if o.WarnOrphans {
+			log.Warnf("reaped zombie process %d (%s)", e.Pid, e)
+		}
+	})
+	stopReaper := make(chan struct{})
+	defer close(stopReaper)
+	guard.Go("reaper", func() { r.Run(chld, stopReaper) })
+
+	code := runGuarded(func() int { return runWrapper(o, r, sigs, log) }, log)
+	terminateLeftovers(r, o.Grace, log)
+	return code
+}
+
+// runGuarded turns a panic on the main goroutine into exit status 1; the
+// caller still terminates the leftovers.
+func runGuarded(run func() int, log *logrus.Logger) (code int) {
+	defer func() {
+		if v := recover(); v != nil {
+			log.Errorf("panic: %v; shutting down", v)
+			code = 1
+		}
+	}()
+	return run()
+}
+
+// becomeReaper makes orphans of tend's descendants come back to tend when
+// it is not PID 1 (as PID 1 they do anyway).
+func becomeReaper(o cli.Options, log *logrus.Logger) {
+	if os.Getpid() == 1 {
+		return
+	}
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		log.Warnf("not PID 1 and cannot register as a child subreaper (%v): orphans of the program will not be reaped by tend", err)
+		return
+	}
+	log.Info("not PID 1: registered as a child subreaper")
+}
+
+func newLogger(verbosity int) *logrus.Logger {
+	log := logrus.New()
+	log.Out = os.Stderr
+	log.Formatter = &logrus.TextFormatter{FullTimestamp: true, TimestampFormat: time.RFC3339Nano}
+	levels := []logrus.Level{logrus.WarnLevel, logrus.InfoLevel, logrus.DebugLevel, logrus.TraceLevel}
+	log.Level = levels[min(verbosity, len(levels)-1)]
+	return log
+}

@@ -1,0 +1,189 @@
+// Package reaper owns wait4: it is the only code in tend that collects exit
+// statuses. Children are started through Start, which forks and registers the
+// child under the same lock the reap pass takes, so an exit that happens
+// before Start returns is still delivered to the child's owner. Every exit
+// that belongs to no one (an adopted orphan) is reaped too.
+package reaper
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tend-init/tend/signals"
+)
+
+// Exit is how a child ended.
+type Exit struct {
+	Pid    int
+	Status unix.WaitStatus
+	At     time.Time
+}
+
+// Code is the shell's view of the status: the exit code, or 128+N when the
+// process was killed by signal N.
+func (e Exit) Code() int {
+	if e.Status.Signaled() {
+		return 128 + int(e.Status.Signal())
+	}
+	return e.Status.ExitStatus()
+}
+
+// Signaled reports whether the process was killed by a signal.
+func (e Exit) Signaled() bool { return e.Status.Signaled() }
+
+func (e Exit) String() string {
+	if e.Status.Signaled() {
+		return "killed by " + signals.Name(e.Status.Signal())
+	}
+	return fmt.Sprintf("exit code %d", e.Status.ExitStatus())
+}
+
+// Cmd describes a child to start.
+type Cmd struct {
+	Args  []string // Args[0] is looked up in PATH unless it contains a slash
+	Env   []string
+	Dir   string
+	Files []uintptr // descriptors 0, 1, 2, ... of the child
+	Sys   *syscall.SysProcAttr
+}
+
+// Reaper collects exit statuses and hands each to its owner.
+type Reaper struct {
+	mu       sync.Mutex
+	owners   map[int]chan Exit
+	waiters  []chan struct{} // closed on the next pass that finds no child at all
+	kick     chan struct{}
+	onOrphan func(Exit)
+	now      func() time.Time
+}
+
+// New returns a reaper. onOrphan, if not nil, is called (outside any lock)
+// for each reaped process that was not started through Start.
+func New(onOrphan func(Exit)) *Reaper {
+	return &Reaper{
+		owners:   make(map[int]chan Exit),
+		kick:     make(chan struct{}, 1),
+		onOrphan: onOrphan,
+		now:      time.Now,
+	}
+}
+
+// Run reaps on every SIGCHLD until stop is closed. It must run in exactly
+// one goroutine.
+func (r *Reaper) Run(sigchld <-chan os.Signal, stop <-chan struct{}) {
+	for {
+		select {
+		case <-sigchld:
+		case <-r.kick:
+		case <-stop:
+			return
+		}
+		r.Reap()
+	}
+}
+
+// Reap collects every child that has exited and dispatches the statuses. It
+// reports whether no child at all is left. The whole pass runs under the lock
+// so that Start cannot fork between a wait4 and the owner lookup, and Signal
+// cannot reach a PID that was reaped and reused.
+func (r *Reaper) Reap() (noChildren bool) {
+	var orphans []Exit
+	r.mu.Lock()
+	for {
+		var ws unix.WaitStatus
+		pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		if err == unix.ECHILD {
+			noChildren = true
+			break
+		}
+		if err != nil || pid <= 0 {
+			break
+		}
+		e := Exit{Pid: pid, Status: ws, At: r.now()}
+		if ch, ok := r.owners[pid]; ok {
+			delete(r.owners, pid)
+			ch <- e // buffered, never blocks
+		} else {
+			orphans = append(orphans, e)
+		}
+	}
+	var waiters []chan struct{}
+	if noChildren {
+		waiters, r.waiters = r.waiters, nil
+	}
+	r.mu.Unlock()
+	for _, w := range waiters {
+		close(w)
+	}
+	if r.onOrphan != nil {
+		for _, e := range orphans {
+			r.onOrphan(e)
+		}
+	}
+	return noChildren
+}
+
+// NoChildren returns a channel that is closed once a reap pass finds that
+// tend has no child left, living or zombie. It asks for a pass at once.
+func (r *Reaper) NoChildren() <-chan struct{} {
+	w := make(chan struct{})
+	r.mu.Lock()
+	r.waiters = append(r.waiters, w)
+	r.mu.Unlock()
+	select {
+	case r.kick <- struct{}{}:
+	default: // a pass is already pending
+	}
+	return w
+}
+
+// Start forks and execs c and registers the child before any reap pass can
+// see it. The returned channel receives the child's exit exactly once.
+func (r *Reaper) Start(c Cmd) (pid int, exited <-chan Exit, err error) {
+	if len(c.Args) == 0 {
+		return 0, nil, &StartError{Code: CodeNotFound, Err: errors.New("empty command")}
+	}
+	path, err := LookPath(c.Args[0], c.Env)
+	if err != nil {
+		return 0, nil, err
+	}
+	attr := &syscall.ProcAttr{Dir: c.Dir, Env: c.Env, Files: c.Files, Sys: c.Sys}
+	ch := make(chan Exit, 1)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	// When exec fails, ForkExec collects the failed child itself with a
+	// wait4 on that one PID; the child never ran, so no owner misses it.
+	signals.WithDefaultDispositions(func() {
+		pid, err = syscall.ForkExec(path, c.Args, attr)
+	})
+	if err != nil {
+		return 0, nil, startError(c.Args[0], path, err)
+	}
+	r.owners[pid] = ch
+	return pid, ch, nil
+}
+
+// Signal sends sig to pid, or to its process group when group is set, if pid
+// is a child started through Start that has not been reaped yet. A group is
+// still signalled after its leader was reaped: the kernel does not reuse a
+// PID while a process group of that number exists.
+func (r *Reaper) Signal(pid int, sig unix.Signal, group bool) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, live := r.owners[pid]; !live && !group {
+		return unix.ESRCH
+	}
+	if group {
+		return unix.Kill(-pid, sig)
+	}
+	return unix.Kill(pid, sig)
+}

@@ -1,0 +1,64 @@
+package signals
+
+import (
+	"sync/atomic"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// runtimeReserved are signals that os/signal can never deliver: the Go
+// runtime leaves 32, 33 (glibc's thread cancel and setxid) and 34 (musl's
+// SIGSYNCCALL) at their default action, which for a real-time signal is to
+// terminate. SIGPROF is similar but harmless: the runtime swallows it.
+var runtimeReserved = []unix.Signal{32, 33, 34}
+
+// shielded is set when the reserved signals are ignored.
+var shielded atomic.Bool
+
+// kernelSigaction is the kernel's struct sigaction, the same on amd64 and
+// arm64. Only SIG_IGN and SIG_DFL are installed, so no restorer is needed.
+type kernelSigaction struct {
+	handler  uintptr
+	flags    uint64
+	restorer uintptr
+	mask     uint64
+}
+
+func setDisposition(sig unix.Signal, handler uintptr) {
+	act := kernelSigaction{handler: handler}
+	unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(sig), uintptr(unsafe.Pointer(&act)), 0, 8, 0, 0)
+}
+
+// ShieldReserved keeps the runtime-reserved signals from killing tend. As
+// PID 1 nothing is needed: the kernel never delivers a signal to a
+// namespace's init while its action is the default.
+func ShieldReserved(pid1 bool) {
+	if pid1 {
+		return
+	}
+	for _, sig := range runtimeReserved {
+		setDisposition(sig, 1) // SIG_IGN
+	}
+	shielded.Store(true)
+}
+
+// WithDefaultDispositions runs start (a fork and exec) with the reserved
+// signals back at their default action, because an ignored signal stays
+// ignored across exec and children must start with default dispositions.
+// The window is the few microseconds of one vfork.
+func WithDefaultDispositions(start func()) {
+	if !shielded.Load() {
+		start()
+		return
+	}
+	for _, sig := range runtimeReserved {
+		setDisposition(sig, 0) // SIG_DFL
+	}
+	defer func() {
+		for _, sig := range runtimeReserved {
+			setDisposition(sig, 1)
+		}
+	}()
+	start()
+}

@@ -1,0 +1,140 @@
+package signals
+
+import (
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// Handled is every signal tend subscribes to: all catchable signals but
+// SIGURG and the ones the runtime keeps (see runtimeReserved). Never a catch-all signal.Notify: that would also deliver SIGURG,
+// which the Go runtime sends itself to preempt goroutines.
+func Handled() []os.Signal {
+	var list []os.Signal
+	for n := unix.Signal(1); n <= Max; n++ {
+		switch n {
+		case unix.SIGKILL, unix.SIGSTOP:
+			// Cannot be caught.
+		case unix.SIGURG:
+			// The runtime's preemption signal; one sent with kill is
+			// absorbed by the runtime's own handler.
+		case 32, 33, 34:
+			// Notify cannot catch these; ShieldReserved deals with them.
+		default:
+			list = append(list, n)
+		}
+	}
+	return list
+}
+
+// Subscribe routes SIGCHLD to chld (a one-slot channel is enough: a pending
+// notification makes the reaper pass that catches every later exit too) and
+// every other handled signal to other. Catching SIGPIPE, SIGSEGV, SIGBUS,
+// SIGFPE and SIGILL here is what keeps tend alive when they are sent with
+// kill or when its output pipe closes: the runtime only crashes on the
+// synchronous ones, which a fault in tend itself would raise.
+func Subscribe(chld, other chan<- os.Signal) {
+	signal.Notify(chld, unix.SIGCHLD)
+	var rest []os.Signal
+	for _, s := range Handled() {
+		if s != unix.SIGCHLD {
+			rest = append(rest, s)
+		}
+	}
+	signal.Notify(other, rest...)
+}
+
+// Action is what tend does with a signal it received.
+type Action int
+
+const (
+	Forward  Action = iota // deliver to the main program (or the services)
+	Absorb                 // drop it
+	Shutdown               // start the graceful shutdown
+	Reload                 // read the config again
+)
+
+// Mode is how tend is running, which changes what some signals mean.
+type Mode int
+
+const (
+	Wrapper    Mode = iota // one main program, tini-style
+	Supervisor             // services from a config file
+)
+
+// Decide says what to do with sig, received from outside, in mode.
+func Decide(mode Mode, sig unix.Signal) Action {
+	switch sig {
+	case unix.SIGCHLD:
+		// Belongs to the reaper; forwarding it would tell the child about
+		// exits of processes that are not its own.
+		return Absorb
+	case unix.SIGPIPE:
+		// tend raises SIGPIPE on itself when its own output pipe closes and
+		// cannot tell that from one sent with kill; forwarding would kill the
+		// child for tend's broken pipe.
+		return Absorb
+	case unix.SIGURG:
+		// Never subscribed (the runtime's); listed for completeness.
+		return Absorb
+	}
+	if mode == Supervisor {
+		switch sig {
+		case unix.SIGTERM, unix.SIGINT:
+			return Shutdown
+		case unix.SIGHUP:
+			return Reload
+		}
+	}
+	// Wrapper mode forwards SIGTERM and SIGINT too: the main program decides
+	// when to exit, and tend follows it, as tini does.
+	return Forward
+}
+
+// Rewrite maps a received signal to the one delivered; 0 drops it.
+type Rewrite map[unix.Signal]unix.Signal
+
+// Apply returns the signal to deliver for sig and false when it is dropped.
+func (r Rewrite) Apply(sig unix.Signal) (unix.Signal, bool) {
+	to, ok := r[sig]
+	if !ok {
+		return sig, true
+	}
+	return to, to != 0
+}
+
+// ParseRewrite reads dumb-init's "S:R" (numbers or names); R = 0 drops S.
+func ParseRewrite(s string) (from, to unix.Signal, err error) {
+	a, b, ok := strings.Cut(s, ":")
+	if !ok {
+		return 0, 0, fmt.Errorf("rewrite %q must be FROM:TO, e.g. 15:3 or TERM:QUIT (TO = 0 drops FROM)", s)
+	}
+	if from, err = Parse(a); err != nil {
+		return 0, 0, fmt.Errorf("rewrite %q: %v", s, err)
+	}
+	if strings.TrimSpace(b) == "0" {
+		return from, 0, nil
+	}
+	if to, err = Parse(b); err != nil {
+		return 0, 0, fmt.Errorf("rewrite %q: %v", s, err)
+	}
+	return from, to, nil
+}
+
+// Route is the whole decision for a signal received from outside: signals
+// tend keeps for itself are absorbed before anything else, then the rewrite
+// table turns the received signal into the one that counts (dumb-init's -r),
+// then the mode says what that one means.
+func Route(mode Mode, rw Rewrite, received unix.Signal) (Action, unix.Signal) {
+	if Decide(mode, received) == Absorb {
+		return Absorb, received
+	}
+	sig, keep := rw.Apply(received)
+	if !keep {
+		return Absorb, received
+	}
+	return Decide(mode, sig), sig
+}
