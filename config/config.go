@@ -1,0 +1,418 @@
+// Package config reads and validates tend's supervisor config file (SPEC
+// section 4). Load reports every problem in a file at once, each with the
+// file, line and key, so that `tend check` can show them all.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"math"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+	"golang.org/x/sys/unix"
+)
+
+// Config is a whole config file.
+type Config struct {
+	Path            string              // the file it was read from
+	LogLevel        string              // debug|info|warn|error; default "info"
+	LogFormat       string              // text|json; default "text"
+	ControlSocket   string              // default "/run/tend.sock"; "" disables the control API
+	Hostname        string              // VM mode only; default "" (leave the hostname alone)
+	ShutdownTimeout time.Duration       // default 9s, so shutdown fits Docker's 10s stop grace
+	ReadyTimeout    time.Duration       // default 60s
+	Services        map[string]*Service // by name; default none
+	Order           []string            // service names in dependency order, ties broken by name
+}
+
+// Policy says when a service that exited on its own is started again.
+type Policy string
+
+const (
+	PolicyAlways        Policy = "always"
+	PolicyOnFailure     Policy = "on-failure"
+	PolicyOnSuccess     Policy = "on-success"
+	PolicyUnlessStopped Policy = "unless-stopped"
+	PolicyNever         Policy = "never"
+)
+
+var policies = []string{string(PolicyAlways), string(PolicyOnFailure), string(PolicyOnSuccess), string(PolicyUnlessStopped), string(PolicyNever)}
+
+// Service is one [services.NAME] table.
+type Service struct {
+	Name             string            // the NAME in [services.NAME]
+	Command          []string          // required; program and arguments
+	WorkingDir       string            // default "" = tend's own
+	User             string            // as written; default "" = tend's own
+	Group            string            // as written; default "" = the user's primary group, or tend's own
+	Credential       *Credential       // resolved User and Group; nil when both are empty
+	Environment      map[string]string // as written, after ${VAR} expansion; default empty
+	Env              []string          // the service's whole environment: tend's own overridden by Environment, sorted
+	Restart          Policy            // default always; for a oneshot, never
+	SuccessExitCodes []int             // exit codes that count as clean; default [0]
+	MinUptime        time.Duration     // a run this long resets the failure count; default 10s
+	MaxRestarts      int               // total automatic restarts; default -1 = unlimited; 0 = none
+	Backoff          Backoff           // default fixed, 1s
+	CrashLoop        CrashLoop         // default {MaxRestarts: 5, Window: 60s, Backoff: 60s}
+	StopSignal       unix.Signal       // default SIGTERM
+	StopTimeout      time.Duration     // wait after StopSignal before SIGKILL; default 5s
+	DependsOn        []string          // services that must be ready first; default none
+	Essential        bool              // giving up shuts tend down; default false
+	Oneshot          bool              // runs to completion once; default false
+	Output           string            // "prefix" (default), "inherit", or a file path to append to
+	Ready            *Check            // readiness check; nil when absent
+	Health           *Check            // liveness check; nil when absent
+}
+
+// Backoff is the delay before an automatic restart.
+type Backoff struct {
+	Type         string        // "fixed" (default) or "exponential"
+	Delay        time.Duration // fixed only; default 1s
+	InitialDelay time.Duration // exponential only; default 1s
+	MaxDelay     time.Duration // exponential only; default 30s, never below InitialDelay
+	Multiplier   float64       // exponential only; default 2.0, at least 1
+}
+
+// CrashLoop pauses a service that restarts too often.
+type CrashLoop struct {
+	MaxRestarts int           // restarts inside Window that trigger the pause; default 5, at least 1
+	Window      time.Duration // default 60s, more than 0
+	Backoff     time.Duration // length of the pause; default 60s
+}
+
+// Option adjusts what Parse and Load take from the running system.
+type Option func(*options)
+
+type options struct {
+	baseEnv               []string
+	passwdFile, groupFile string
+	uid, gid              uint32
+}
+
+// WithBaseEnv sets the environment that services inherit (each entry
+// "KEY=VALUE"); the default is os.Environ().
+func WithBaseEnv(env []string) Option { return func(o *options) { o.baseEnv = env } }
+
+// WithUserDB sets the files that user and group names are looked up in; the
+// defaults are /etc/passwd and /etc/group.
+func WithUserDB(passwd, group string) Option {
+	return func(o *options) { o.passwdFile, o.groupFile = passwd, group }
+}
+
+// Load reads and validates the file at path. env looks up the variables used
+// by ${VAR} in string values; nil means os.LookupEnv. A file that cannot be
+// read gives the os error; an invalid one gives *Errors.
+func Load(path string, env func(string) (string, bool), opts ...Option) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(path, data, env, opts...)
+}
+
+// Parse validates data as the config file path (used in error messages).
+// When the file is invalid the error is *Errors, listing every problem.
+func Parse(path string, data []byte, env func(string) (string, bool), opts ...Option) (*Config, error) {
+	if env == nil {
+		env = os.LookupEnv
+	}
+	p := &parser{file: path, env: env, opts: options{
+		baseEnv:    os.Environ(),
+		passwdFile: "/etc/passwd",
+		groupFile:  "/etc/group",
+		uid:        uint32(os.Getuid()),
+		gid:        uint32(os.Getgid()),
+	}}
+	for _, o := range opts {
+		o(&p.opts)
+	}
+
+	root, lines, err := decode(data)
+	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			return nil, &Errors{List: []Error{{File: path, Line: pe.Position.Line, Key: pe.LastKey, Msg: "TOML syntax: " + pe.Message}}}
+		}
+		return nil, &Errors{List: []Error{{File: path, Msg: err.Error()}}}
+	}
+	p.lines = lines
+	cfg := p.config(&table{p: p, m: root})
+	cfg.Path = path
+	if err := p.result(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+func (p *parser) config(t *table) *Config {
+	cfg := &Config{
+		LogLevel:        t.oneOf("log_level", "info", "debug", "info", "warn", "error"),
+		LogFormat:       t.oneOf("log_format", "text", "text", "json"),
+		ControlSocket:   t.str("control_socket", "/run/tend.sock"),
+		Hostname:        t.str("hostname", ""),
+		ShutdownTimeout: t.duration("shutdown_timeout", 9*time.Second, true),
+		ReadyTimeout:    t.duration("ready_timeout", 60*time.Second, true),
+		Services:        make(map[string]*Service),
+	}
+	// sun_path holds 108 bytes including the terminating NUL.
+	if n := len(cfg.ControlSocket); n >= 108 {
+		t.errorf("control_socket", "is %d bytes long; a unix socket path must be shorter than 108 bytes", n)
+	}
+	if msg := badHostname(cfg.Hostname); msg != "" {
+		t.errorf("hostname", "%s", msg)
+	}
+	if st := t.sub("services"); st != nil {
+		for _, name := range slices.Sorted(maps.Keys(st.m)) {
+			if s := st.sub(name); s != nil {
+				if !validServiceName(name) {
+					p.errorf(s.key, "service name %q may use only letters, digits, '-', '_' and '.'", name)
+				}
+				cfg.Services[name] = p.service(name, s)
+			}
+		}
+	}
+	t.done()
+	cfg.Order = p.order(cfg.Services)
+	return cfg
+}
+
+func (p *parser) service(name string, t *table) *Service {
+	s := &Service{
+		Name:             name,
+		WorkingDir:       t.str("working_dir", ""),
+		User:             t.str("user", ""),
+		Group:            t.str("group", ""),
+		Environment:      p.environment(t),
+		SuccessExitCodes: p.exitCodes(t),
+		MinUptime:        t.duration("min_uptime", 10*time.Second, false),
+		MaxRestarts:      t.integer("max_restarts", -1, 0),
+		Backoff:          p.backoff(t.sub("backoff")),
+		CrashLoop:        p.crashLoop(t.sub("crash_loop")),
+		StopSignal:       t.signal("stop_signal", unix.SIGTERM),
+		StopTimeout:      t.duration("stop_timeout", 5*time.Second, false),
+		Essential:        t.boolean("essential", false),
+		Oneshot:          t.boolean("oneshot", false),
+		Output:           t.str("output", "prefix"),
+	}
+	var ok bool
+	if s.Command, ok = t.words("command"); !ok && !t.has("command") {
+		t.missing("command", "is required: the program to run, as [\"prog\", \"arg\"] or \"prog arg\"")
+	}
+
+	s.Restart = PolicyAlways
+	if s.Oneshot {
+		s.Restart = PolicyNever
+	}
+	if r, ok := t.lookupStr("restart"); ok {
+		switch {
+		case !slices.Contains(policies, r):
+			t.errorf("restart", "unknown restart policy %q (use %s)", r, joinList(policies, "or"))
+		case s.Oneshot && r != string(PolicyNever) && r != string(PolicyOnFailure):
+			// Restarting after a clean exit would make a oneshot run forever.
+			t.errorf("restart", "a oneshot runs to completion once, so it cannot use %q: use never (the default) or on-failure to retry", r)
+		default:
+			s.Restart = Policy(r)
+		}
+	}
+
+	if v, ok := t.get("depends_on"); ok {
+		if arr, ok := v.([]any); !ok {
+			t.typeError("depends_on", "an array of service names", v)
+		} else if s.DependsOn, ok = t.stringArray("depends_on", arr); ok {
+			for i, d := range s.DependsOn {
+				if slices.Contains(s.DependsOn[:i], d) {
+					t.errorf("depends_on", "lists %q twice", d)
+				}
+			}
+		}
+	}
+	if len(s.DependsOn) == 0 {
+		s.DependsOn = nil // so that `depends_on = []` equals no depends_on on reload
+	}
+
+	if t.has("output") && s.Output == "" {
+		t.errorf("output", "must be \"prefix\", \"inherit\" or a file path")
+	}
+
+	if rt := t.sub("ready"); rt != nil {
+		s.Ready = p.check(rt, false)
+		if s.Oneshot {
+			p.errorf(rt.key, "a oneshot is ready when it exits cleanly; remove the ready check")
+		}
+	}
+	if ht := t.sub("health"); ht != nil {
+		s.Health = p.check(ht, true)
+	}
+
+	s.Env = mergeEnv(p.opts.baseEnv, s.Environment)
+	s.Credential = p.credential(t, s.User, s.Group)
+	t.done()
+	return s
+}
+
+// environment reads the environment table; every value must be a string.
+func (p *parser) environment(t *table) map[string]string {
+	et := t.sub("environment")
+	if et == nil {
+		return nil
+	}
+	env := make(map[string]string, len(et.m))
+	for _, k := range slices.Sorted(maps.Keys(et.m)) {
+		if k == "" || strings.ContainsAny(k, "=\x00") {
+			et.errorf(k, "is not a valid environment variable name")
+		}
+		v := et.m[k]
+		if _, ok := v.(string); !ok {
+			et.errorf(k, "must be a string, not %s (quote it: %s = \"%v\")", typeName(v), k, v)
+			continue
+		}
+		if s, ok := et.expand(k, v); ok {
+			env[k] = s
+		}
+	}
+	if len(env) == 0 {
+		return nil // so that `environment = {}` equals no environment on reload
+	}
+	return env
+}
+
+func (p *parser) exitCodes(t *table) []int {
+	codes := []int{0}
+	v, ok := t.get("success_exit_codes")
+	if !ok {
+		return codes
+	}
+	arr, ok := v.([]any)
+	if !ok {
+		t.typeError("success_exit_codes", "an array of exit codes such as [0, 143]", v)
+		return codes
+	}
+	if len(arr) == 0 {
+		t.errorf("success_exit_codes", "is empty; list at least one exit code, such as [0]")
+		return codes
+	}
+	codes = codes[:0]
+	for _, e := range arr {
+		n, ok := e.(int64)
+		switch {
+		case !ok:
+			t.errorf("success_exit_codes", "every element must be an integer, found %s", typeName(e))
+			return []int{0}
+		case n < 0 || n > 255:
+			t.errorf("success_exit_codes", "exit code %d is out of range 0-255", n)
+		default:
+			codes = append(codes, int(n))
+		}
+	}
+	return codes
+}
+
+func (p *parser) backoff(t *table) Backoff {
+	fixed := Backoff{Type: "fixed", Delay: time.Second}
+	if t == nil {
+		return fixed
+	}
+	defer t.done()
+	var b Backoff
+	switch typ := t.str("type", "fixed"); typ {
+	case "fixed":
+		b = Backoff{Type: typ, Delay: t.duration("delay", time.Second, false)}
+		for _, k := range []string{"initial_delay", "max_delay", "multiplier"} {
+			if t.has(k) {
+				t.errorf(k, "belongs to exponential backoff: set type = \"exponential\", or use delay for a fixed one")
+			}
+		}
+	case "exponential":
+		b = Backoff{
+			Type:         typ,
+			InitialDelay: t.duration("initial_delay", time.Second, false),
+			MaxDelay:     t.duration("max_delay", 30*time.Second, false),
+			Multiplier:   t.float("multiplier", 2),
+		}
+		if t.has("delay") {
+			t.errorf("delay", "belongs to fixed backoff: exponential backoff uses initial_delay, max_delay and multiplier")
+		}
+		// Written this way round to reject NaN too.
+		if !(b.Multiplier >= 1) || math.IsInf(b.Multiplier, 1) {
+			t.errorf("multiplier", "must be a finite number of at least 1, got %v", b.Multiplier)
+		}
+		if b.MaxDelay < b.InitialDelay {
+			t.errorf("max_delay", "%s is shorter than initial_delay %s; raise max_delay or lower initial_delay", b.MaxDelay, b.InitialDelay)
+		}
+	default:
+		t.errorf("type", "unknown backoff type %q (use fixed or exponential)", typ)
+		for _, k := range []string{"delay", "initial_delay", "max_delay", "multiplier"} {
+			t.has(k) // known keys; which ones fit depends on the type
+		}
+		return fixed
+	}
+	return b
+}
+
+func (p *parser) crashLoop(t *table) CrashLoop {
+	c := CrashLoop{MaxRestarts: 5, Window: time.Minute, Backoff: time.Minute}
+	if t == nil {
+		return c
+	}
+	c.MaxRestarts = t.integer("max_restarts", c.MaxRestarts, 1)
+	c.Window = t.duration("window", c.Window, true)
+	c.Backoff = t.duration("backoff", c.Backoff, false)
+	t.done()
+	return c
+}
+
+// mergeEnv overlays extra on base ("KEY=VALUE" entries) and returns the
+// result sorted, so it compares equal across reloads.
+func mergeEnv(base []string, extra map[string]string) []string {
+	m := make(map[string]string, len(base)+len(extra))
+	for _, kv := range base {
+		if k, v, ok := strings.Cut(kv, "="); ok && k != "" {
+			m[k] = v
+		}
+	}
+	maps.Copy(m, extra)
+	env := make([]string, 0, len(m))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		env = append(env, k+"="+m[k])
+	}
+	return env
+}
+
+func validServiceName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// badHostname checks a hostname against RFC 1123 and the kernel's 64-byte
+// limit, and says what is wrong with it.
+func badHostname(h string) string {
+	if h == "" {
+		return ""
+	}
+	if len(h) > 64 {
+		return fmt.Sprintf("is %d bytes long; Linux allows at most 64", len(h))
+	}
+	for _, label := range strings.Split(h, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return fmt.Sprintf("%q is not a valid hostname: use dot-separated labels of 1-63 letters, digits and '-', not starting or ending with '-'", h)
+		}
+		for _, c := range []byte(label) {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+				return fmt.Sprintf("%q is not a valid hostname: use only letters, digits, '-' and '.'", h)
+			}
+		}
+	}
+	return ""
+}

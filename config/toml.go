@@ -1,0 +1,427 @@
+package config
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"maps"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+	"golang.org/x/sys/unix"
+
+	"github.com/tend-init/tend/signals"
+)
+
+// decode parses data into plain TOML values (map[string]any, []any, string,
+// int64, float64, bool, dates) and records the line of every key.
+//
+// BurntSushi/toml keeps key positions private. The one public way to reach
+// them is the ParseError it builds when decoding a Primitive into an
+// Unmarshaler fails: that error carries the position of the Primitive's key.
+// locator fails on purpose to collect it, and keeps the raw value it was given.
+func decode(data []byte) (root map[string]any, lines map[string]int, err error) {
+	var top map[string]toml.Primitive
+	md, err := toml.Decode(string(data), &top)
+	if err != nil {
+		return nil, nil, err
+	}
+	root = make(map[string]any, len(top))
+	lines = make(map[string]int)
+	for k, p := range top {
+		root[k], _ = locate(&md, toml.Key{k}, p, lines)
+	}
+	return root, lines, nil
+}
+
+type locator struct{ val any }
+
+var errLocated = errors.New("located")
+
+func (l *locator) UnmarshalTOML(v any) error {
+	l.val = v
+	return errLocated
+}
+
+func locate(md *toml.MetaData, key toml.Key, p toml.Primitive, lines map[string]int) (any, int) {
+	var l locator
+	var pe toml.ParseError
+	line := 0
+	if err := md.PrimitiveDecode(p, &l); errors.As(err, &pe) {
+		line = pe.Position.Line
+	}
+	var kids map[string]toml.Primitive
+	if _, ok := l.val.(map[string]any); ok && md.PrimitiveDecode(p, &kids) == nil {
+		// A table that only exists because of [a.b.c] headers below it has
+		// no line of its own; use the first line that belongs to it.
+		implicit := line == 0
+		for k, kp := range kids {
+			_, kl := locate(md, append(key[:len(key):len(key)], k), kp, lines)
+			if implicit && kl > 0 && (line == 0 || kl < line) {
+				line = kl
+			}
+		}
+	}
+	lines[key.String()] = line
+	return l.val, line
+}
+
+// parser collects every problem in one file instead of stopping at the first.
+type parser struct {
+	file  string
+	lines map[string]int
+	env   func(string) (string, bool)
+	opts  options
+	errs  []Error
+}
+
+func (p *parser) errorf(key toml.Key, format string, args ...any) {
+	p.errorAt(p.lines[key.String()], key, format, args...)
+}
+
+func (p *parser) errorAt(line int, key toml.Key, format string, args ...any) {
+	p.errs = append(p.errs, Error{File: p.file, Line: line, Key: key.String(), Msg: fmt.Sprintf(format, args...)})
+}
+
+// result sorts the problems into file order; those without a line go last.
+func (p *parser) result() error {
+	if len(p.errs) == 0 {
+		return nil
+	}
+	order := func(e Error) int {
+		if e.Line == 0 {
+			return math.MaxInt
+		}
+		return e.Line
+	}
+	slices.SortStableFunc(p.errs, func(a, b Error) int { return cmp.Compare(order(a), order(b)) })
+	return &Errors{List: p.errs}
+}
+
+// table reads the keys of one TOML table. Every key a getter asks about is
+// known; done reports the rest as unknown.
+type table struct {
+	p     *parser
+	key   toml.Key
+	m     map[string]any
+	known []string
+}
+
+func (t *table) child(name string) toml.Key { return append(t.key[:len(t.key):len(t.key)], name) }
+
+func (t *table) errorf(name string, format string, args ...any) {
+	t.p.errorf(t.child(name), format, args...)
+}
+
+// missing reports a required key that is absent, on the table's own line.
+func (t *table) missing(name string, format string, args ...any) {
+	t.p.errorAt(t.p.lines[t.key.String()], t.child(name), format, args...)
+}
+
+func (t *table) get(name string) (any, bool) {
+	if !slices.Contains(t.known, name) {
+		t.known = append(t.known, name)
+	}
+	v, ok := t.m[name]
+	return v, ok
+}
+
+func (t *table) has(name string) bool {
+	_, ok := t.get(name)
+	return ok
+}
+
+func (t *table) typeError(name, want string, v any) {
+	t.errorf(name, "must be %s, not %s", want, typeName(v))
+}
+
+// done reports every key no getter asked about.
+func (t *table) done() {
+	for _, k := range slices.Sorted(maps.Keys(t.m)) {
+		if slices.Contains(t.known, k) {
+			continue
+		}
+		if s := closest(k, t.known); s != "" {
+			t.errorf(k, "unknown key; did you mean %q?", s)
+		} else {
+			t.errorf(k, "unknown key (known here: %s)", strings.Join(slices.Sorted(slices.Values(t.known)), ", "))
+		}
+	}
+}
+
+func (t *table) sub(name string) *table {
+	v, ok := t.get(name)
+	if !ok {
+		return nil
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		t.typeError(name, "a table", v)
+		return nil
+	}
+	return &table{p: t.p, key: t.child(name), m: m}
+}
+
+// str returns the key's string value after ${VAR} expansion, or def when the
+// key is absent or wrong (the problem is recorded).
+func (t *table) str(name, def string) string {
+	if s, ok := t.lookupStr(name); ok {
+		return s
+	}
+	return def
+}
+
+// lookupStr is str for keys without a default: ok is false when the key is
+// absent or wrong, so that callers don't report a second problem about it.
+func (t *table) lookupStr(name string) (string, bool) {
+	v, ok := t.get(name)
+	if !ok {
+		return "", false
+	}
+	return t.expand(name, v)
+}
+
+func (t *table) expand(name string, v any) (string, bool) {
+	s, ok := v.(string)
+	if !ok {
+		t.typeError(name, "a string", v)
+		return "", false
+	}
+	s, err := expand(s, t.p.env)
+	if err != nil {
+		t.errorf(name, "%v", err)
+		return "", false
+	}
+	return s, true
+}
+
+// oneOf reads a string that must be one of allowed.
+func (t *table) oneOf(name, def string, allowed ...string) string {
+	s := t.str(name, def)
+	if !slices.Contains(allowed, s) {
+		t.errorf(name, "unknown value %q (use %s)", s, joinList(allowed, "or"))
+		return def
+	}
+	return s
+}
+
+// duration reads a Go duration string. Zero is allowed unless positive is set;
+// negative durations never are.
+func (t *table) duration(name string, def time.Duration, positive bool) time.Duration {
+	v, ok := t.get(name)
+	if !ok {
+		return def
+	}
+	if _, ok := v.(string); !ok {
+		t.errorf(name, "must be a duration string such as \"500ms\", \"10s\" or \"1m30s\", not %s", typeName(v))
+		return def
+	}
+	s, ok := t.expand(name, v)
+	if !ok {
+		return def
+	}
+	d, err := time.ParseDuration(s)
+	switch {
+	case err != nil:
+		t.errorf(name, "%q is not a duration (write it like \"500ms\", \"10s\" or \"1m30s\")", s)
+	case d < 0:
+		t.errorf(name, "must not be negative, got %s", s)
+	case d == 0 && positive:
+		t.errorf(name, "must be greater than zero")
+	default:
+		return d
+	}
+	return def
+}
+
+// integer reads an integer that must be at least min.
+func (t *table) integer(name string, def, min int) int {
+	v, ok := t.get(name)
+	if !ok {
+		return def
+	}
+	n, ok := v.(int64)
+	switch {
+	case !ok:
+		t.typeError(name, "an integer", v)
+	case n < int64(min):
+		t.errorf(name, "must be %d or more, got %d", min, n)
+	case n > math.MaxInt32:
+		t.errorf(name, "%d is too large", n)
+	default:
+		return int(n)
+	}
+	return def
+}
+
+func (t *table) float(name string, def float64) float64 {
+	v, ok := t.get(name)
+	if !ok {
+		return def
+	}
+	switch f := v.(type) {
+	case float64:
+		return f
+	case int64:
+		return float64(f)
+	}
+	t.typeError(name, "a number", v)
+	return def
+}
+
+func (t *table) boolean(name string, def bool) bool {
+	v, ok := t.get(name)
+	if !ok {
+		return def
+	}
+	b, ok := v.(bool)
+	if !ok {
+		t.typeError(name, "true or false", v)
+		return def
+	}
+	return b
+}
+
+// signal reads a signal given as a name or a number.
+func (t *table) signal(name string, def unix.Signal) unix.Signal {
+	v, ok := t.get(name)
+	if !ok {
+		return def
+	}
+	var s string
+	switch x := v.(type) {
+	case int64:
+		s = strconv.FormatInt(x, 10)
+	case string:
+		if s, ok = t.expand(name, x); !ok {
+			return def
+		}
+	default:
+		t.errorf(name, "must be a signal name such as \"TERM\" or a number, not %s", typeName(v))
+		return def
+	}
+	sig, err := signals.Parse(s)
+	if err != nil {
+		t.errorf(name, "%v", err)
+		return def
+	}
+	return sig
+}
+
+// words reads a command: an array taken as is, or a string split like a
+// shell would. ok is false when the key is absent or wrong.
+func (t *table) words(name string) (words []string, ok bool) {
+	v, present := t.get(name)
+	if !present {
+		return nil, false
+	}
+	switch x := v.(type) {
+	case string:
+		s, ok := t.expand(name, x)
+		if !ok {
+			return nil, false
+		}
+		var err error
+		if words, err = splitWords(s); err != nil {
+			t.errorf(name, "%v", err)
+			return nil, false
+		}
+	case []any:
+		words, ok = t.stringArray(name, x)
+		if !ok {
+			return nil, false
+		}
+	default:
+		t.errorf(name, "must be an array of strings or a string, not %s", typeName(v))
+		return nil, false
+	}
+	switch {
+	case len(words) == 0:
+		t.errorf(name, "is empty; give the program to run and its arguments")
+	case words[0] == "":
+		t.errorf(name, "the program name (first element) is empty")
+	default:
+		return words, true
+	}
+	return nil, false
+}
+
+// stringArray expands every element of an array of strings.
+func (t *table) stringArray(name string, arr []any) ([]string, bool) {
+	out := make([]string, 0, len(arr))
+	for _, e := range arr {
+		if _, ok := e.(string); !ok {
+			t.errorf(name, "every element must be a string, found %s", typeName(e))
+			return nil, false
+		}
+		s, ok := t.expand(name, e)
+		if !ok {
+			return nil, false
+		}
+		out = append(out, s)
+	}
+	return out, true
+}
+
+func typeName(v any) string {
+	switch v.(type) {
+	case string:
+		return "a string"
+	case int64:
+		return "an integer"
+	case float64:
+		return "a float"
+	case bool:
+		return "a boolean"
+	case []any:
+		return "an array"
+	case []map[string]any:
+		return "an array of tables"
+	case map[string]any:
+		return "a table"
+	}
+	return "a date/time"
+}
+
+// joinList writes "a, b or c" (conj "or") or "a, b and c" (conj "and").
+func joinList(words []string, conj string) string {
+	if len(words) < 2 {
+		return strings.Join(words, "")
+	}
+	return strings.Join(words[:len(words)-1], ", ") + " " + conj + " " + words[len(words)-1]
+}
+
+// closest returns the candidate within two edits of s, for "did you mean".
+func closest(s string, candidates []string) string {
+	best, bestDist := "", 3
+	for _, c := range candidates {
+		if d := editDistance(s, c); d < bestDist {
+			best, bestDist = c, d
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
