@@ -35,7 +35,6 @@ type Options struct {
 	Grace       time.Duration       // TEND_GRACE: time leftovers get between SIGTERM and SIGKILL at exit; default 2s
 	Action      string              // "version", "help" or "license" when one of those was asked
 	Env         func(string) string // how the environment was read; kept for subcommands
-	_           struct{}            // keep positional construction impossible
 }
 
 // DefaultGrace is how long leftovers get between SIGTERM and SIGKILL when

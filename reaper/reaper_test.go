@@ -1,0 +1,157 @@
+package reaper
+
+import (
+	"errors"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// startReaper runs a reaper on real SIGCHLDs. Tests in this package are the
+// only children of the test process, so it may reap them all.
+func startReaper(t *testing.T, onOrphan func(Exit)) *Reaper {
+	t.Helper()
+	r := New(onOrphan)
+	chld := make(chan os.Signal, 1)
+	signal.Notify(chld, syscall.SIGCHLD)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() { r.Run(chld, stop); close(done) }()
+	t.Cleanup(func() { signal.Stop(chld); close(stop); <-done })
+	return r
+}
+
+func wait(t *testing.T, ch <-chan Exit) Exit {
+	t.Helper()
+	select {
+	case e := <-ch:
+		return e
+	case <-time.After(10 * time.Second):
+		t.Fatal("exit never delivered")
+		return Exit{}
+	}
+}
+
+func TestExitCodes(t *testing.T) {
+	r := startReaper(t, nil)
+	cases := []struct {
+		script string
+		want   int
+	}{
+		{"exit 0", 0}, {"exit 3", 3}, {"exit 255", 255}, {"kill -TERM $$", 143}, {"kill -KILL $$", 137},
+	}
+	for _, c := range cases {
+		_, ch, err := r.Start(Cmd{Args: []string{"sh", "-c", c.script}, Env: os.Environ()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e := wait(t, ch); e.Code() != c.want {
+			t.Errorf("%q: code %d (%s), want %d", c.script, e.Code(), e, c.want)
+		}
+	}
+}
+
+// TestExitBeforeStartReturns starts many children that exit at once from
+// several goroutines while the reaper runs: every exit must reach its owner,
+// none may be taken for an orphan.
+func TestExitBeforeStartReturns(t *testing.T) {
+	var mu sync.Mutex
+	orphans := 0
+	r := startReaper(t, func(Exit) { mu.Lock(); orphans++; mu.Unlock() })
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 50; i++ {
+				pid, ch, err := r.Start(Cmd{Args: []string{"/bin/true"}})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if e := wait(t, ch); e.Pid != pid || e.Code() != 0 {
+					t.Errorf("got %+v for pid %d", e, pid)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if orphans != 0 {
+		t.Fatalf("%d owned exits were reported as orphans", orphans)
+	}
+}
+
+func TestOrphanIsReapedAndReported(t *testing.T) {
+	got := make(chan Exit, 1)
+	r := startReaper(t, func(e Exit) { got <- e })
+	// A child started behind the reaper's back stands in for an adopted
+	// orphan: nobody owns its PID.
+	pid, err := syscall.ForkExec("/bin/sh", []string{"sh", "-c", "exit 9"}, &syscall.ProcAttr{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case e := <-got:
+		if e.Pid != pid || e.Code() != 9 {
+			t.Fatalf("got %+v, want pid %d code 9", e, pid)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("orphan never reaped")
+	}
+	select {
+	case <-r.NoChildren():
+	case <-time.After(10 * time.Second):
+		t.Fatal("NoChildren never closed")
+	}
+}
+
+func TestSignalOnlyLiveChildren(t *testing.T) {
+	r := startReaper(t, nil)
+	pid, ch, err := r.Start(Cmd{Args: []string{"sleep", "30"}, Env: os.Environ()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Signal(pid, unix.SIGTERM, false); err != nil {
+		t.Fatal(err)
+	}
+	if e := wait(t, ch); e.Code() != 143 {
+		t.Fatalf("got %s", e)
+	}
+	if err := r.Signal(pid, unix.SIGTERM, false); !errors.Is(err, unix.ESRCH) {
+		t.Fatalf("signal to a reaped pid: %v, want ESRCH", err)
+	}
+}
+
+func TestStartErrors(t *testing.T) {
+	r := startReaper(t, nil)
+	dir := t.TempDir()
+	script := dir + "/noexec"
+	os.WriteFile(script, []byte("#!/bin/sh\n"), 0o644)
+	noShebang := dir + "/noshebang"
+	os.WriteFile(noShebang, []byte("echo hi\n"), 0o755)
+	cases := []struct {
+		args []string
+		env  []string
+		want int
+	}{
+		{[]string{"definitely-not-here"}, []string{"PATH=" + dir}, CodeNotFound},
+		{[]string{"/no/such/file"}, nil, CodeNotFound},
+		{[]string{script}, nil, CodeNotExecutable},
+		{[]string{"noexec"}, []string{"PATH=" + dir}, CodeNotExecutable},
+		{[]string{noShebang}, nil, CodeNotExecutable},
+		{[]string{dir}, nil, CodeNotExecutable},
+		{nil, nil, CodeNotFound},
+	}
+	for _, c := range cases {
+		_, _, err := r.Start(Cmd{Args: c.args, Env: c.env})
+		var se *StartError
+		if !errors.As(err, &se) || se.Code != c.want {
+			t.Errorf("Start(%q) = %v, want code %d", c.args, err, c.want)
+		}
+	}
+}
