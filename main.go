@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/tend-init/tend/cli"
+	"github.com/tend-init/tend/config"
 	pid1 "github.com/tend-init/tend/init"
 )
 
@@ -21,6 +22,13 @@ func main() {
 		fmt.Fprintf(os.Stderr, "tend: %v\n", err)
 		os.Exit(2)
 	}
+	switch o.Subcommand {
+	case "check":
+		os.Exit(check(o))
+	case "ctl":
+		fmt.Fprintln(os.Stderr, "tend: ctl: the control API is not available yet")
+		os.Exit(2)
+	}
 	switch o.Action {
 	case "help":
 		fmt.Print(cli.Help)
@@ -31,4 +39,29 @@ func main() {
 	default:
 		os.Exit(pid1.Main(o))
 	}
+}
+
+// check validates a config file: every error on its own line, exit 1 when
+// there is any. The file is the argument, else TEND_CONFIG.
+func check(o cli.Options) int {
+	path := o.Config
+	switch len(o.SubArgs) {
+	case 0:
+	case 1:
+		path = o.SubArgs[0]
+	default:
+		fmt.Fprintln(os.Stderr, "tend: usage: tend check [FILE]")
+		return 2
+	}
+	if path == "" {
+		fmt.Fprintln(os.Stderr, "tend: check: no file given and TEND_CONFIG is not set")
+		return 2
+	}
+	cfg, err := config.Load(path, os.LookupEnv)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	fmt.Printf("%s: ok, %d service(s)\n", path, len(cfg.Services))
+	return 0
 }

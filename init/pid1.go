@@ -7,6 +7,7 @@
 package pid1
 
 import (
+	"fmt"
 	"os"
 	"time"
 
@@ -14,9 +15,11 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tend-init/tend/cli"
+	"github.com/tend-init/tend/config"
 	"github.com/tend-init/tend/guard"
 	"github.com/tend-init/tend/reaper"
 	"github.com/tend-init/tend/signals"
+	"github.com/tend-init/tend/supervise"
 )
 
 // forwardBuffer holds received signals until the loop reads them. The
@@ -29,6 +32,16 @@ func Main(o cli.Options) int {
 	ensureEmptySigmask()
 	tuneRuntime(o.Config == "")
 
+	var cfg *config.Config
+	if o.Config != "" {
+		var err error
+		if cfg, err = config.Load(o.Config, os.LookupEnv); err != nil {
+			// Every error, one per line; nothing was started.
+			fmt.Fprintln(os.Stderr, err)
+			return 2
+		}
+	}
+
 	// Subscribe before anything else can happen: until then a SIGTERM, a
 	// SIGPIPE or a SIGSEGV sent with kill would end tend.
 	chld := make(chan os.Signal, 1)
@@ -36,7 +49,7 @@ func Main(o cli.Options) int {
 	signals.Subscribe(chld, sigs)
 	signals.ShieldReserved(os.Getpid() == 1)
 
-	log := newLogger(o.Verbosity)
+	log := newLogger(o.Verbosity, cfg)
 	becomeReaper(o, log)
 	if o.ParentDeath != 0 {
 		if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(o.ParentDeath), 0, 0, 0); err != nil {
@@ -53,9 +66,38 @@ func Main(o cli.Options) int {
 	defer close(stopReaper)
 	guard.Go("reaper", func() { r.Run(chld, stopReaper) })
 
-	code := runGuarded(func() int { return runWrapper(o, r, sigs, log) }, log)
-	terminateLeftovers(r, o.Grace, log)
+	if cfg == nil {
+		code := runGuarded(func() int { return runWrapper(o, r, sigs, log) }, log)
+		terminateLeftovers(r, o.Grace, log)
+		return code
+	}
+	sink := supervise.NewSink(os.Stdout, os.Stderr, cfg.LogFormat == "json")
+	sup := supervise.New(cfg, supervise.Options{
+		Launcher:  r,
+		Log:       log,
+		Sink:      sink,
+		Rewrite:   o.Rewrite,
+		ExitRemap: o.ExitRemap,
+		KillGroup: o.KillGroup,
+		StartMain: mainStarter(r, o.Command),
+	})
+	code := runGuarded(func() int { return sup.Run(sigs) }, log)
+	terminateLeftovers(r, sup.Remaining(), log)
+	if !sink.Wait(outputDrain) {
+		log.Warn("some service output was still open when tend exited")
+	}
 	return code
+}
+
+// outputDrain bounds the wait for the last lines of output once every
+// process is gone; the pipes are normally at EOF already.
+const outputDrain = time.Second
+
+func mainStarter(r *reaper.Reaper, argv []string) func() (int, <-chan reaper.Exit, error) {
+	if len(argv) == 0 {
+		return nil
+	}
+	return func() (int, <-chan reaper.Exit, error) { return startMain(r, argv) }
 }
 
 // runGuarded turns a panic on the main goroutine into exit status 1; the
@@ -83,11 +125,22 @@ func becomeReaper(o cli.Options, log *logrus.Logger) {
 	log.Info("not PID 1: registered as a child subreaper")
 }
 
-func newLogger(verbosity int) *logrus.Logger {
+// newLogger sets tend's own logging: wrapper mode logs warnings unless -v
+// asks for more; a config's log_level is the floor in supervisor mode, and
+// -v can only add to it.
+func newLogger(verbosity int, cfg *config.Config) *logrus.Logger {
 	log := logrus.New()
 	log.Out = os.Stderr
 	log.Formatter = &logrus.TextFormatter{FullTimestamp: true, TimestampFormat: time.RFC3339Nano}
 	levels := []logrus.Level{logrus.WarnLevel, logrus.InfoLevel, logrus.DebugLevel, logrus.TraceLevel}
 	log.Level = levels[min(verbosity, len(levels)-1)]
+	if cfg != nil {
+		if lvl, err := logrus.ParseLevel(cfg.LogLevel); err == nil && lvl > log.Level {
+			log.Level = lvl
+		}
+		if cfg.LogFormat == "json" {
+			log.Formatter = &logrus.JSONFormatter{TimestampFormat: time.RFC3339Nano}
+		}
+	}
 	return log
 }

@@ -1,0 +1,608 @@
+package supervise
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
+
+	"github.com/tend-init/tend/config"
+	"github.com/tend-init/tend/guard"
+	"github.com/tend-init/tend/reaper"
+	"github.com/tend-init/tend/signals"
+)
+
+// Launcher starts and signals processes; the reaper in production, a fake
+// in unit tests.
+type Launcher interface {
+	Start(reaper.Cmd) (int, <-chan reaper.Exit, error)
+	Signal(pid int, sig unix.Signal, group bool) error
+}
+
+// Options is what the supervisor needs besides the config.
+type Options struct {
+	Launcher  Launcher
+	Log       *logrus.Logger
+	Sink      *Sink
+	Rewrite   signals.Rewrite
+	ExitRemap map[int]bool
+	// StartMain starts the main program (after --), or is nil when there is
+	// none. It is given to the supervisor so the terminal handling stays in
+	// one place.
+	StartMain func() (int, <-chan reaper.Exit, error)
+	KillGroup bool // forward signals to the main program's process group
+}
+
+// Supervisor runs the services of one config. All its state is owned by the
+// goroutine in Run; everything else talks to it through the inbox.
+type Supervisor struct {
+	opt      Options
+	cfg      *config.Config
+	log      *logrus.Logger
+	services map[string]*service
+	inbox    inbox
+	now      func() time.Time
+
+	main        *mainProgram
+	mainCode    int  // the main program's status, once it exited
+	mainDone    bool // the main program ran and exited
+	mainFailed  bool // the main program could not be started
+	readyTimer  *time.Timer
+	shutdown    bool
+	shutdownAt  time.Time
+	killedAll   bool
+	deadline    *time.Timer
+	exitCode    int
+	exitDecided bool
+	finished    bool
+}
+
+type mainProgram struct {
+	pid int
+}
+
+// New prepares a supervisor for cfg; Run starts it.
+func New(cfg *config.Config, opt Options) *Supervisor {
+	s := &Supervisor{opt: opt, cfg: cfg, log: opt.Log, services: map[string]*service{}, now: time.Now}
+	s.inbox.init()
+	for _, name := range cfg.Order {
+		s.services[name] = newService(cfg.Services[name])
+	}
+	s.assignLevels()
+	return s
+}
+
+// Run supervises until tend should exit and returns the exit status. The
+// caller then terminates leftovers and waits for the output to drain.
+func (s *Supervisor) Run(sigs <-chan os.Signal) int {
+	s.log.Infof("supervising %d service(s) from %s", len(s.services), s.cfg.Path)
+	if s.opt.StartMain != nil {
+		s.readyTimer = time.AfterFunc(s.cfg.ReadyTimeout, func() { s.inbox.post(readyTimeout{}) })
+	}
+	s.progress()
+	for !s.finished {
+		select {
+		case sig := <-sigs:
+			s.onSignal(sig.(syscall.Signal))
+		case <-s.inbox.wake:
+			for _, e := range s.inbox.drain() {
+				s.handle(e)
+			}
+		case err := <-guard.Panics():
+			s.log.Errorf("%v; shutting down", err)
+			s.decideExit(1)
+			s.beginShutdown(unix.SIGTERM, "internal error")
+		}
+		s.progress()
+	}
+	if s.readyTimer != nil {
+		s.readyTimer.Stop()
+	}
+	if s.deadline != nil {
+		s.deadline.Stop()
+	}
+	return s.exitCode
+}
+
+// Remaining is what is left of shutdown_timeout, the leftovers' grace.
+func (s *Supervisor) Remaining() time.Duration {
+	if s.shutdownAt.IsZero() {
+		return s.cfg.ShutdownTimeout
+	}
+	return max(0, s.cfg.ShutdownTimeout-s.now().Sub(s.shutdownAt))
+}
+
+// events posted to the inbox.
+type (
+	exited struct {
+		svc  *service
+		pid  int
+		exit reaper.Exit
+	}
+	mainExited struct{ exit reaper.Exit }
+	timerFired struct {
+		svc *service
+		gen int
+	}
+	stopTimeout struct {
+		svc *service
+		pid int
+	}
+	readyTimeout   struct{}
+	shutdownExpiry struct{}
+	request        struct {
+		fn   func()
+		done chan struct{}
+	}
+)
+
+func (s *Supervisor) handle(e any) {
+	switch e := e.(type) {
+	case exited:
+		s.onExit(e.svc, e.pid, e.exit)
+	case mainExited:
+		s.onMainExit(e.exit)
+	case timerFired:
+		if e.gen == e.svc.gen {
+			s.onTimer(e.svc)
+		}
+	case stopTimeout:
+		if e.svc.pid == e.pid && e.svc.state == Stopping {
+			e.svc.logger(s.log).Warnf("still running %s after %s: sending SIGKILL to its process group", signals.Name(e.svc.spec.StopSignal), e.svc.spec.StopTimeout)
+			_ = s.opt.Launcher.Signal(e.pid, unix.SIGKILL, true)
+		}
+	case readyTimeout:
+		if s.main == nil && !s.mainDone && !s.shutdown {
+			s.log.Errorf("services not ready after ready_timeout %s: %v", s.cfg.ReadyTimeout, s.notReady())
+			s.decideExit(1)
+			s.beginShutdown(unix.SIGTERM, "ready_timeout")
+		}
+	case shutdownExpiry:
+		s.log.Warnf("shutdown_timeout %s expired: killing everything", s.cfg.ShutdownTimeout)
+		s.killAll()
+	case request:
+		e.fn()
+		close(e.done)
+	}
+}
+
+// Do runs fn on the supervisor's goroutine and waits for it: the way the
+// control API reads and changes state without sharing it.
+func (s *Supervisor) Do(fn func()) bool {
+	done := make(chan struct{})
+	s.inbox.post(request{fn: fn, done: done})
+	select {
+	case <-done:
+		return true
+	case <-time.After(10 * time.Second):
+		return false
+	}
+}
+
+func (s *Supervisor) onSignal(received unix.Signal) {
+	action, sig := signals.Route(signals.Supervisor, s.opt.Rewrite, received)
+	switch action {
+	case signals.Shutdown:
+		if s.shutdown {
+			// The second SIGTERM/SIGINT: the operator will not wait.
+			s.log.Warnf("%s during shutdown: killing everything now", signals.Name(sig))
+			s.killAll()
+			return
+		}
+		s.beginShutdown(sig, signals.Name(sig))
+	case signals.Reload:
+		s.log.Warn("SIGHUP: reload is not available yet; nothing changed")
+	case signals.Forward:
+		if s.main != nil {
+			_ = s.opt.Launcher.Signal(s.main.pid, sig, s.opt.KillGroup)
+			return
+		}
+		for _, name := range s.cfg.Order {
+			if svc := s.services[name]; svc.pid != 0 {
+				_ = s.opt.Launcher.Signal(svc.pid, sig, false)
+			}
+		}
+	}
+}
+
+// progress does whatever has become possible: start services whose
+// dependencies are ready, start the main program, advance a shutdown, or
+// notice that nothing is left to do.
+func (s *Supervisor) progress() {
+	if s.shutdown {
+		s.advanceShutdown()
+		return
+	}
+	for _, name := range s.cfg.Order {
+		svc := s.services[name]
+		if svc.state != Idle || svc.blocked != "" || svc.heldByOperator {
+			continue
+		}
+		if why := s.dependencyFailed(svc); why != "" {
+			svc.blocked = why
+			svc.logger(s.log).Errorf("not started: %s", why)
+			if svc.spec.Essential {
+				s.decideExit(1)
+				s.beginShutdown(unix.SIGTERM, "essential service "+svc.spec.Name+" cannot start")
+				return
+			}
+			continue
+		}
+		if s.dependenciesReady(svc) {
+			s.start(svc, "dependencies ready")
+		}
+	}
+	if s.opt.StartMain != nil && s.main == nil && !s.mainDone && !s.mainFailed && s.allReady() {
+		s.startMain()
+	}
+	if s.settled() {
+		if !s.exitDecided {
+			s.decideExit(s.cleanStatus())
+		}
+		s.finished = true
+	}
+}
+
+func (s *Supervisor) dependencyFailed(svc *service) string {
+	for _, dep := range svc.spec.DependsOn {
+		d := s.services[dep]
+		if d.gaveUp() {
+			return fmt.Sprintf("dependency %s %s", dep, d.gaveUpReason())
+		}
+		if d.blocked != "" {
+			return fmt.Sprintf("dependency %s was not started", dep)
+		}
+	}
+	return ""
+}
+
+func (s *Supervisor) dependenciesReady(svc *service) bool {
+	for _, dep := range svc.spec.DependsOn {
+		if !s.services[dep].isReady() {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Supervisor) allReady() bool {
+	for _, svc := range s.services {
+		if !svc.isReady() {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Supervisor) notReady() []string {
+	var names []string
+	for _, name := range s.cfg.Order {
+		if svc := s.services[name]; !svc.isReady() {
+			names = append(names, fmt.Sprintf("%s (%s)", name, svc.describe()))
+		}
+	}
+	return names
+}
+
+// settled: no main program to wait for, and no service running or due to
+// run again.
+func (s *Supervisor) settled() bool {
+	if s.opt.StartMain != nil && !s.mainDone && !s.mainFailed {
+		return false
+	}
+	for _, svc := range s.services {
+		switch svc.state {
+		case Stopped, MaxRestartsReached:
+		case Idle:
+			if svc.blocked == "" && !svc.heldByOperator {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// cleanStatus is the exit status without a main program: 0 when every
+// service ended cleanly (a stop tend or an operator asked for is clean).
+func (s *Supervisor) cleanStatus() int {
+	for _, name := range s.cfg.Order {
+		if svc := s.services[name]; !svc.endedClean() {
+			s.log.Infof("exit status 1: %s %s", name, svc.describe())
+			return 1
+		}
+	}
+	return 0
+}
+
+// decideExit records the exit status; the first decision wins, except that
+// the main program's status always does.
+func (s *Supervisor) decideExit(code int) {
+	if s.exitDecided {
+		return
+	}
+	s.exitCode, s.exitDecided = code, true
+}
+
+func (s *Supervisor) startMain() {
+	if s.readyTimer != nil {
+		s.readyTimer.Stop()
+	}
+	pid, exits, err := s.opt.StartMain()
+	if err != nil {
+		s.log.Error(err)
+		s.mainFailed = true
+		code := 1
+		var se *reaper.StartError
+		if errors.As(err, &se) {
+			code = se.Code
+		}
+		s.exitCode, s.exitDecided = code, true
+		s.beginShutdown(unix.SIGTERM, "main program could not start")
+		return
+	}
+	s.main = &mainProgram{pid: pid}
+	s.log.Infof("main program started as process %d", pid)
+	go func() { s.inbox.post(mainExited{<-exits}) }()
+}
+
+func (s *Supervisor) onMainExit(e reaper.Exit) {
+	s.log.Infof("main program ended: %s", e)
+	s.main, s.mainDone = nil, true
+	code := e.Code()
+	if s.opt.ExitRemap[code] {
+		code = 0
+	}
+	// The main program decides tend's status, even over an essential
+	// service that gave up first.
+	s.exitCode, s.exitDecided = code, true
+	s.beginShutdown(unix.SIGTERM, "main program ended")
+}
+
+// beginShutdown stops everything: the main program first, then services in
+// reverse dependency order (advanceShutdown), within shutdown_timeout.
+func (s *Supervisor) beginShutdown(sig unix.Signal, why string) {
+	if s.shutdown {
+		return
+	}
+	s.shutdown, s.shutdownAt = true, s.now()
+	s.log.Infof("shutting down (%s)", why)
+	s.deadline = time.AfterFunc(s.cfg.ShutdownTimeout, func() { s.inbox.post(shutdownExpiry{}) })
+	for _, svc := range s.services {
+		svc.cancelTimer()
+		switch svc.state {
+		case Restarting, CrashLoopBackoff:
+			s.setState(svc, Stopped, "shutdown")
+			svc.stoppedByTend = true
+		}
+	}
+	if s.main != nil {
+		_ = s.opt.Launcher.Signal(s.main.pid, sig, s.opt.KillGroup)
+	}
+}
+
+// advanceShutdown stops the highest dependency level that still runs, all
+// of its services at once, once the main program is gone.
+func (s *Supervisor) advanceShutdown() {
+	if s.main != nil {
+		return
+	}
+	level := -1
+	for _, svc := range s.services {
+		if (svc.state == Running || svc.state == Stopping) && svc.level > level {
+			level = svc.level
+		}
+	}
+	if level < 0 {
+		if !s.exitDecided {
+			s.decideExit(s.cleanStatus())
+		}
+		s.finished = true
+		return
+	}
+	for _, name := range s.cfg.Order {
+		if svc := s.services[name]; svc.level == level && svc.state == Running {
+			s.stop(svc, "shutdown")
+		}
+	}
+}
+
+func (s *Supervisor) killAll() {
+	s.killedAll = true
+	if s.main != nil {
+		_ = s.opt.Launcher.Signal(s.main.pid, unix.SIGKILL, true)
+	}
+	for _, svc := range s.services {
+		if svc.pid != 0 {
+			_ = s.opt.Launcher.Signal(svc.pid, unix.SIGKILL, true)
+		}
+	}
+}
+
+// start runs a service's process now.
+func (s *Supervisor) start(svc *service, why string) {
+	svc.cancelTimer()
+	files, err := s.outputFiles(svc)
+	if err != nil {
+		svc.logger(s.log).Errorf("cannot set up output: %v", err)
+		s.onExit(svc, 0, reaper.Exit{Status: unix.WaitStatus(1 << 8), At: s.now()})
+		return
+	}
+	cmd := reaper.Cmd{
+		Args:  svc.spec.Command,
+		Env:   svc.spec.Env,
+		Dir:   svc.spec.WorkingDir,
+		Files: files.fds(),
+		Sys:   &syscall.SysProcAttr{Setpgid: true},
+	}
+	if c := svc.spec.Credential; c != nil {
+		cmd.Sys.Credential = &syscall.Credential{Uid: c.Uid, Gid: c.Gid, Groups: c.Groups}
+	}
+	svc.started = s.now()
+	svc.runFailed = false
+	pid, exits, err := s.opt.Launcher.Start(cmd)
+	files.closeChildEnds()
+	if err != nil {
+		// The run fails at once; the restart policy decides the rest.
+		files.closeParentEnds()
+		code := 1
+		var se *reaper.StartError
+		if errors.As(err, &se) {
+			code = se.Code
+		}
+		svc.logger(s.log).Errorf("cannot start: %v", err)
+		svc.state = Running // so that the exit below is judged as a run's end
+		s.onExit(svc, 0, reaper.Exit{Status: unix.WaitStatus(code << 8), At: s.now()})
+		return
+	}
+	files.pump(s.opt.Sink, svc.spec.Name)
+	svc.pid = pid
+	s.setState(svc, Running, fmt.Sprintf("%s, process %d", why, pid))
+	go func() { s.inbox.post(exited{svc: svc, pid: pid, exit: <-exits}) }()
+}
+
+// stop asks a running service to end: stop_signal to its process group,
+// SIGKILL after stop_timeout.
+func (s *Supervisor) stop(svc *service, why string) {
+	svc.cancelTimer()
+	svc.stoppedByTend = true
+	sig := svc.spec.StopSignal
+	if err := s.opt.Launcher.Signal(svc.pid, sig, true); err != nil {
+		svc.logger(s.log).Debugf("sending %s: %v", signals.Name(sig), err)
+	}
+	s.setState(svc, Stopping, fmt.Sprintf("%s: sent %s", why, signals.Name(sig)))
+	pid := svc.pid
+	svc.timer = time.AfterFunc(svc.spec.StopTimeout, func() { s.inbox.post(stopTimeout{svc: svc, pid: pid}) })
+}
+
+func (s *Supervisor) onExit(svc *service, pid int, e reaper.Exit) {
+	if pid != 0 && pid != svc.pid {
+		return
+	}
+	log := svc.logger(s.log)
+	uptime := e.At.Sub(svc.started)
+	svc.pid = 0
+	svc.lastExit = &e
+	svc.cancelTimer()
+	if svc.state == Stopping {
+		s.setState(svc, Stopped, fmt.Sprintf("%s after %s", e, round(uptime)))
+		svc.lastClean = true
+		if svc.restartAfterStop {
+			svc.restartAfterStop = false
+			svc.reset()
+			s.start(svc, "restart")
+		}
+		return
+	}
+	run := Run{Started: svc.started, Exit: e, Failed: svc.runFailed}
+	var o Outcome
+	svc.counters, o = AfterExit(RestartOf(svc.spec), svc.counters, run)
+	svc.lastClean = o.Clean
+	reason := fmt.Sprintf("%s after %s uptime; %s", e, round(o.Uptime), o.Reason)
+	if svc.spec.Oneshot && o.Clean {
+		svc.succeeded = true
+	}
+	switch o.State {
+	case Restarting, CrashLoopBackoff:
+		if s.shutdown {
+			s.setState(svc, Stopped, reason+"; not restarted during shutdown")
+			return
+		}
+		s.setState(svc, o.State, fmt.Sprintf("%s; next start in %s", reason, o.Delay))
+		svc.gen++
+		gen := svc.gen
+		svc.timer = time.AfterFunc(o.Delay, func() { s.inbox.post(timerFired{svc: svc, gen: gen}) })
+	default:
+		s.setState(svc, o.State, reason)
+		if svc.spec.Essential && (o.State == MaxRestartsReached || !o.Clean) {
+			log.Errorf("essential service gave up: shutting down")
+			s.decideExit(e.Code())
+			s.beginShutdown(unix.SIGTERM, "essential service "+svc.spec.Name+" gave up")
+		}
+	}
+}
+
+func (s *Supervisor) onTimer(svc *service) {
+	switch svc.state {
+	case Restarting:
+		s.start(svc, "backoff over")
+	case CrashLoopBackoff:
+		var next State
+		svc.counters, next = AfterCrashLoop(RestartOf(svc.spec), svc.counters)
+		if next == MaxRestartsReached {
+			s.setState(svc, MaxRestartsReached, fmt.Sprintf("max_restarts %d reached", svc.spec.MaxRestarts))
+			return
+		}
+		s.start(svc, "crash-loop backoff over")
+	}
+}
+
+func (s *Supervisor) setState(svc *service, to State, why string) {
+	from := svc.state
+	svc.state = to
+	svc.since = s.now()
+	svc.logger(s.log).WithFields(logrus.Fields{"from": string(from), "to": string(to)}).Infof("%s → %s: %s", from, to, why)
+}
+
+// levels assigns each service its depth in the dependency graph; services
+// on one level start and stop together.
+func (s *Supervisor) assignLevels() {
+	for _, name := range s.cfg.Order { // dependencies come first in Order
+		svc := s.services[name]
+		for _, dep := range svc.spec.DependsOn {
+			svc.level = max(svc.level, s.services[dep].level+1)
+		}
+	}
+}
+
+func round(d time.Duration) time.Duration {
+	if d > time.Second {
+		return d.Round(10 * time.Millisecond)
+	}
+	return d.Round(time.Millisecond)
+}
+
+// names lists the services by name, for stable output.
+func (s *Supervisor) names() []string {
+	names := make([]string, 0, len(s.services))
+	for name := range s.services {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// inbox is an unbounded queue: posting never blocks, so timers, exits and
+// requests can never stall each other or the reaper.
+type inbox struct {
+	mu    sync.Mutex
+	items []any
+	wake  chan struct{}
+}
+
+func (q *inbox) init() { q.wake = make(chan struct{}, 1) }
+
+func (q *inbox) post(e any) {
+	q.mu.Lock()
+	q.items = append(q.items, e)
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (q *inbox) drain() []any {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	items := q.items
+	q.items = nil
+	return items
+}
