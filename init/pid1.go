@@ -80,6 +80,7 @@ func Main(o cli.Options) int {
 		ExitRemap: o.ExitRemap,
 		KillGroup: o.KillGroup,
 		StartMain: mainStarter(r, o.Command),
+		Panics:    guard.Panics(),
 	})
 	code := runGuarded(func() int { return sup.Run(sigs) }, log)
 	terminateLeftovers(r, sup.Remaining(), log)

@@ -13,7 +13,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tend-init/tend/config"
-	"github.com/tend-init/tend/guard"
 	"github.com/tend-init/tend/reaper"
 	"github.com/tend-init/tend/signals"
 )
@@ -37,6 +36,9 @@ type Options struct {
 	// one place.
 	StartMain func() (int, <-chan reaper.Exit, error)
 	KillGroup bool // forward signals to the main program's process group
+	// Panics delivers panics recovered in other goroutines; each one shuts
+	// tend down. Nil means none are watched.
+	Panics <-chan error
 }
 
 // Supervisor runs the services of one config. All its state is owned by the
@@ -94,7 +96,7 @@ func (s *Supervisor) Run(sigs <-chan os.Signal) int {
 			for _, e := range s.inbox.drain() {
 				s.handle(e)
 			}
-		case err := <-guard.Panics():
+		case err := <-s.opt.Panics:
 			s.log.Errorf("%v; shutting down", err)
 			s.decideExit(1)
 			s.beginShutdown(unix.SIGTERM, "internal error")
@@ -494,7 +496,7 @@ func (s *Supervisor) onExit(svc *service, pid int, e reaper.Exit) {
 	if svc.state == Stopping {
 		s.setState(svc, Stopped, fmt.Sprintf("%s after %s", e, round(uptime)))
 		svc.lastClean = true
-		if svc.restartAfterStop {
+		if svc.restartAfterStop && !s.shutdown {
 			svc.restartAfterStop = false
 			svc.reset()
 			s.start(svc, "restart")
@@ -605,4 +607,74 @@ func (q *inbox) drain() []any {
 	items := q.items
 	q.items = nil
 	return items
+}
+
+// ErrUnknownService is returned for a name the config does not have.
+var ErrUnknownService = errors.New("no such service")
+
+// Operate applies an operator command to a service, on the supervisor's
+// goroutine, and says why it was refused if it was.
+func (s *Supervisor) Operate(name string, cmd Command) error {
+	var err error
+	if !s.Do(func() { err = s.operate(name, cmd) }) {
+		return errors.New("the supervisor did not answer")
+	}
+	return err
+}
+
+func (s *Supervisor) operate(name string, cmd Command) error {
+	svc, ok := s.services[name]
+	if !ok {
+		return fmt.Errorf("%w: %q", ErrUnknownService, name)
+	}
+	if s.shutdown {
+		return errors.New("tend is shutting down")
+	}
+	why := "operator " + string(cmd)
+	switch React(svc.state, cmd) {
+	case Refuse:
+		return fmt.Errorf("%s is %s: cannot %s it now", name, svc.state, cmd)
+	case Nothing:
+	case StartFresh:
+		svc.reset()
+		fallthrough
+	case StartNow:
+		svc.heldByOperator, svc.blocked = false, ""
+		s.start(svc, why)
+	case CancelDelay:
+		svc.cancelTimer()
+		svc.heldByOperator, svc.stoppedByTend = true, true
+		s.setState(svc, Stopped, why)
+	case SignalStop:
+		svc.heldByOperator = true
+		s.stop(svc, why)
+	case StopThenRun:
+		svc.restartAfterStop = true
+		s.stop(svc, why)
+	}
+	return nil
+}
+
+// Redefine gives a service a new definition from a reload. Only restart
+// settings changed: they apply from the next exit and the process is left
+// alone. Anything else: the service is restarted at once with the new
+// definition, unless an operator holds it stopped. It reports whether the
+// process was restarted.
+func (s *Supervisor) redefine(name string, spec *config.Service) (restarted bool) {
+	svc := s.services[name]
+	old := svc.spec
+	svc.spec = spec
+	if spec.Equal(old) || spec.RestartSettingsOnlyChanged(old) {
+		return false
+	}
+	switch svc.state {
+	case Running:
+		svc.restartAfterStop = true
+		s.stop(svc, "definition changed")
+		return true
+	case Restarting, CrashLoopBackoff:
+		s.start(svc, "definition changed")
+		return true
+	}
+	return false
 }
