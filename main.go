@@ -1,4 +1,10 @@
 // Command tend is a static PID-1 init and process supervisor.
+//
+// The runtime is tuned here rather than through GODEBUG, which children
+// would inherit: no cgroup reading at start-up, no re-reading every second.
+//
+//go:debug containermaxprocs=0
+//go:debug updatemaxprocs=0
 package main
 
 import (

@@ -9,16 +9,11 @@ import (
 )
 
 // tuneRuntime keeps the runtime quiet while nothing happens, in code rather
-// than through GODEBUG/GOGC/GOMAXPROCS variables, which children would
-// inherit.
+// than through GODEBUG/GOGC variables, which children would inherit. (The
+// //go:debug lines in main.go stop the once-a-second GOMAXPROCS refresh; an
+// explicit runtime.GOMAXPROCS call would do it too, but it stops the world
+// and measurably slows start-up.)
 func tuneRuntime(wrapper bool) {
-	// An explicit GOMAXPROCS also stops the runtime from re-reading the
-	// cgroup limit every second. An init has little to run in parallel.
-	procs := 1
-	if !wrapper {
-		procs = min(2, runtime.NumCPU())
-	}
-	runtime.GOMAXPROCS(procs)
 	// With GOGC off the runtime never forces its two-minute GC; the
 	// memory limit starts a collection instead when the heap really grows.
 	debug.SetGCPercent(-1)
