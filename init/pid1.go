@@ -27,6 +27,9 @@ import (
 // cover a burst of different ones.
 const forwardBuffer = 128
 
+// afterStart is a test build's hook (see inject_panic.go).
+var afterStart = func() {}
+
 // Main runs tend as described by o and returns its exit status.
 func Main(o cli.Options) int {
 	ensureEmptySigmask()
@@ -65,6 +68,7 @@ func Main(o cli.Options) int {
 	stopReaper := make(chan struct{})
 	defer close(stopReaper)
 	guard.Go("reaper", func() { r.Run(chld, stopReaper) })
+	afterStart()
 
 	if cfg == nil {
 		code := runGuarded(func() int { return runWrapper(o, r, sigs, log) }, log)

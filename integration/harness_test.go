@@ -20,9 +20,10 @@ import (
 )
 
 var (
-	tendBin string // the static tend binary under test
-	progBin string // testprog, the children's helper
-	workDir string
+	tendBin  string // the static tend binary under test
+	panicBin string // tend built with -tags tendpanic: it panics 300ms after start
+	progBin  string // testprog, the children's helper
+	workDir  string
 )
 
 func TestMain(m *testing.M) {
@@ -34,8 +35,13 @@ func TestMain(m *testing.M) {
 	workDir = dir
 	tendBin = filepath.Join(dir, "tend")
 	progBin = filepath.Join(dir, "testprog")
-	if err := build(tendBin, ".."); err == nil {
+	panicBin = filepath.Join(dir, "tend-panic")
+	err = build(tendBin, "..")
+	if err == nil {
 		err = build(progBin, "./testprog")
+	}
+	if err == nil {
+		err = build(panicBin, "..", "-tags", "tendpanic")
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -47,8 +53,9 @@ func TestMain(m *testing.M) {
 }
 
 // build compiles a package the way the release build does.
-func build(out, pkg string) error {
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", out, pkg)
+func build(out, pkg string, flags ...string) error {
+	args := append([]string{"build", "-trimpath", "-ldflags=-s -w", "-o", out}, flags...)
+	cmd := exec.Command("go", append(args, pkg)...)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("building %s: %v\n%s", pkg, err, b)
@@ -89,10 +96,15 @@ type run struct {
 	stdin   string        // "" = /dev/null
 	timeout time.Duration // default 30s
 	args    []string      // tend's arguments
+	bin     string        // default tendBin
 }
 
 func (r run) command(ctx context.Context) *exec.Cmd {
-	argv := append([]string{tendBin}, r.args...)
+	bin := tendBin
+	if r.bin != "" {
+		bin = r.bin
+	}
+	argv := append([]string{bin}, r.args...)
 	if r.pid1 {
 		argv = append([]string{"unshare", "--pid", "--fork", "--mount-proc", "--kill-child"}, argv...)
 	}

@@ -373,3 +373,29 @@ func TestSurvivesSignalsItCannotForward(t *testing.T) {
 		t.Fatalf("exit %d (tend killed?), program got %q", res.code, got)
 	}
 }
+
+func TestPanicBecomesOrderlyShutdown(t *testing.T) {
+	needRoot(t)
+	file := filepath.Join(t.TempDir(), "got")
+	for _, mode := range []string{"wrapper", "supervisor"} {
+		t.Run(mode, func(t *testing.T) {
+			os.Remove(file)
+			args := []string{"--", progBin, "trap-term", file}
+			if mode == "supervisor" {
+				cfg := writeConfig(t, fmt.Sprintf(`
+[services.svc]
+command = [%q, "trap-term", %q]
+`, progBin, file))
+				args = []string{"--config", cfg}
+			}
+			res := run{pid1: true, bin: panicBin, args: args}.do(t)
+			if res.code != 1 || !strings.Contains(res.stderr, "injected panic") || strings.Contains(res.stderr, "goroutine 1 [") {
+				t.Fatalf("exit %d, want 1 with the panic logged and no crash\n%s", res.code, res.stderr)
+			}
+			b, _ := os.ReadFile(file)
+			if !strings.Contains(string(b), "term") {
+				t.Fatalf("the program was not stopped with SIGTERM: %q", b)
+			}
+		})
+	}
+}
