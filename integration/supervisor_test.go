@@ -417,12 +417,22 @@ restart = "sometimes"
 stop_signal = "SIGNOPE"
 backoff = { type = "fixed", delay = "soon" }
 colour = "blue"
+depends_on = ["ghost"]
+[services.bad.ready]
+tcp = "127.0.0.1:99999"
+http = "ftp://x"
+[services.ok.health]
+file = "/x"
+threshold = 0
+interval = "0s"
 `, marker))
 	res := run{args: []string{"--config", cfg}}.do(t)
 	if res.code != 2 {
 		t.Fatalf("exit %d, want 2", res.code)
 	}
-	for _, key := range []string{"log_level", "services.bad.command", "services.bad.restart", "services.bad.stop_signal", "services.bad.backoff.delay", "services.bad.colour"} {
+	for _, key := range []string{"log_level", "services.bad.command", "services.bad.restart", "services.bad.stop_signal",
+		"services.bad.backoff.delay", "services.bad.colour", "services.bad.depends_on", "services.bad.ready",
+		"services.ok.health.threshold", "services.ok.health.interval"} {
 		if !regexp.MustCompile(regexp.QuoteMeta(cfg) + `:\d+: ` + regexp.QuoteMeta(key) + `: `).MatchString(res.stderr) {
 			t.Errorf("no error naming file, line and %s:\n%s", key, res.stderr)
 		}
@@ -434,8 +444,9 @@ colour = "blue"
 	if chk.code != 1 || chk.stderr != res.stderr {
 		t.Fatalf("tend check: exit %d\n%s", chk.code, chk.stderr)
 	}
-	good := run{args: []string{"check", "../config.toml.example"}}.do(t)
-	if good.code != 0 {
-		t.Fatalf("config.toml.example does not pass tend check: %s", good.stderr)
+	for _, example := range []string{"../config.toml.example", "../ci.toml.example"} {
+		if good := (run{args: []string{"check", example}}.do(t)); good.code != 0 {
+			t.Fatalf("%s does not pass tend check: %s", example, good.stderr)
+		}
 	}
 }

@@ -33,6 +33,19 @@ type service struct {
 	restartAfterStop bool   // an operator restart: start again once stopped
 	heldByOperator   bool   // stopped by an operator; unless-stopped keeps it so
 	blocked          string // why it was never started (a dependency gave up)
+
+	// Checks. checkGen changes whenever a run starts or ends, so results
+	// and timers of an earlier run are recognised and dropped.
+	ready        bool // the readiness check passed (or there is none)
+	healthy      bool // the health check has not failed threshold times
+	healthFails  int
+	checkGen     int
+	probeTimer   *time.Timer
+	cancelProbe  func()
+	readyTimer   *time.Timer
+	failing      bool // tend is stopping this run for a failed check
+	notify       *notifySocket
+	notifyStatus string
 }
 
 func newService(spec *config.Service) *service {
@@ -55,12 +68,29 @@ func (svc *service) cancelTimer() {
 // max-restarts-reached does.
 func (svc *service) reset() { svc.counters = Counters{} }
 
-// isReady: a oneshot once it exited cleanly; any other service once it runs.
+// isReady: a oneshot once it exited cleanly; any other service once it
+// runs and its readiness check, if any, passed.
 func (svc *service) isReady() bool {
 	if svc.spec.Oneshot {
 		return svc.succeeded
 	}
-	return svc.state == Running
+	return svc.state == Running && svc.ready
+}
+
+// cancelChecks forgets everything of the current run's checks: pending
+// timers, and a probe in flight (an exec check's process group is killed).
+func (svc *service) cancelChecks() {
+	svc.checkGen++
+	for _, t := range []*time.Timer{svc.probeTimer, svc.readyTimer} {
+		if t != nil {
+			t.Stop()
+		}
+	}
+	svc.probeTimer, svc.readyTimer = nil, nil
+	if svc.cancelProbe != nil {
+		svc.cancelProbe()
+		svc.cancelProbe = nil
+	}
 }
 
 // gaveUp: it will not run again by itself and is not ready.

@@ -136,7 +136,11 @@ type (
 		svc *service
 		pid int
 	}
-	readyTimeout   struct{}
+	readyTimeout  struct{}
+	readyDeadline struct {
+		svc *service
+		gen int
+	}
 	shutdownExpiry struct{}
 	request        struct {
 		fn   func()
@@ -171,6 +175,16 @@ func (s *Supervisor) handle(e any) {
 	case request:
 		e.fn()
 		close(e.done)
+	case probeDue:
+		s.onProbeDue(e)
+	case checkResult:
+		s.onCheckResult(e)
+	case notifyMsg:
+		s.onNotify(e)
+	case readyDeadline:
+		if e.gen == e.svc.checkGen && e.svc.state == Running && !e.svc.ready {
+			s.failRun(e.svc, fmt.Sprintf("not ready within ready_timeout %s", s.cfg.ReadyTimeout))
+		}
 	}
 }
 
@@ -442,10 +456,14 @@ func (s *Supervisor) start(svc *service, why string) {
 		Env:   svc.spec.Env,
 		Dir:   svc.spec.WorkingDir,
 		Files: files.fds(),
-		Sys:   &syscall.SysProcAttr{Setpgid: true},
+		Sys:   &syscall.SysProcAttr{Setpgid: true, Credential: credential(svc.spec)},
 	}
-	if c := svc.spec.Credential; c != nil {
-		cmd.Sys.Credential = &syscall.Credential{Uid: c.Uid, Gid: c.Gid, Groups: c.Groups}
+	if r := svc.spec.Ready; r != nil && r.Kind == config.CheckNotify {
+		if err := s.ensureNotify(svc); err != nil {
+			svc.logger(s.log).Errorf("cannot open the notify socket: %v", err)
+		} else {
+			cmd.Env = append(append([]string(nil), cmd.Env...), "NOTIFY_SOCKET="+svc.notify.addr)
+		}
 	}
 	svc.started = s.now()
 	svc.runFailed = false
@@ -468,13 +486,134 @@ func (s *Supervisor) start(svc *service, why string) {
 	svc.pid = pid
 	s.setState(svc, Running, fmt.Sprintf("%s, process %d", why, pid))
 	go func() { s.inbox.post(exited{svc: svc, pid: pid, exit: <-exits}) }()
+	s.startChecks(svc)
+}
+
+// startChecks begins a run's checks: readiness at once (a notify service
+// reports by itself) with ready_timeout as its limit, then health once ready.
+func (s *Supervisor) startChecks(svc *service) {
+	svc.cancelChecks()
+	svc.ready, svc.healthy, svc.healthFails, svc.failing = svc.spec.Ready == nil, true, 0, false
+	r := svc.spec.Ready
+	if r == nil {
+		s.startHealth(svc)
+		return
+	}
+	gen := svc.checkGen
+	svc.readyTimer = time.AfterFunc(s.cfg.ReadyTimeout, func() { s.inbox.post(readyDeadline{svc: svc, gen: gen}) })
+	if r.Kind != config.CheckNotify {
+		s.runProbe(svc, readyCheck, r)
+	}
+}
+
+func (s *Supervisor) startHealth(svc *service) {
+	if h := svc.spec.Health; h != nil {
+		s.scheduleProbe(svc, healthCheck, h, h.Interval)
+	}
+}
+
+func (s *Supervisor) ensureNotify(svc *service) error {
+	if svc.notify != nil {
+		return nil
+	}
+	n, err := openNotify(svc.spec.Name)
+	if err != nil {
+		return err
+	}
+	svc.notify = n
+	n.serve(svc, s.inbox.post)
+	return nil
+}
+
+func (s *Supervisor) onProbeDue(e probeDue) {
+	svc := e.svc
+	if e.gen != svc.checkGen || svc.state != Running {
+		return
+	}
+	c := svc.spec.Health
+	if e.kind == readyCheck {
+		c = svc.spec.Ready
+	}
+	s.runProbe(svc, e.kind, c)
+}
+
+func (s *Supervisor) onCheckResult(r checkResult) {
+	svc := r.svc
+	if r.gen != svc.checkGen || svc.state != Running {
+		return // a result of an earlier run, or of a run being stopped
+	}
+	svc.cancelProbe = nil
+	log := svc.logger(s.log)
+	switch r.kind {
+	case readyCheck:
+		if r.err != nil {
+			log.Debugf("not ready yet: %v", r.err)
+			s.scheduleProbe(svc, readyCheck, svc.spec.Ready, svc.spec.Ready.Interval)
+			return
+		}
+		s.becomeReady(svc, string(svc.spec.Ready.Kind)+" check passed")
+	case healthCheck:
+		h := svc.spec.Health
+		if r.err == nil {
+			if svc.healthFails > 0 || !svc.healthy {
+				log.Infof("health check passes again")
+			}
+			svc.healthFails, svc.healthy = 0, true
+		} else {
+			svc.healthFails++
+			log.Warnf("health check failed (%d of %d): %v", svc.healthFails, h.Threshold, r.err)
+			if svc.healthFails >= h.Threshold {
+				svc.healthy = false
+				s.failRun(svc, fmt.Sprintf("health check failed %d times in a row", svc.healthFails))
+				return
+			}
+		}
+		s.scheduleProbe(svc, healthCheck, h, h.Interval)
+	}
+}
+
+func (s *Supervisor) becomeReady(svc *service, why string) {
+	if svc.ready {
+		return
+	}
+	svc.ready = true
+	if svc.readyTimer != nil {
+		svc.readyTimer.Stop()
+		svc.readyTimer = nil
+	}
+	svc.logger(s.log).Infof("ready: %s", why)
+	s.startHealth(svc)
+}
+
+func (s *Supervisor) onNotify(m notifyMsg) {
+	svc := m.svc
+	log := svc.logger(s.log)
+	if status, ok := m.fields["STATUS"]; ok && status != svc.notifyStatus {
+		svc.notifyStatus = status
+		log.Infof("status: %s", status)
+	}
+	if pid, ok := m.fields["MAINPID"]; ok {
+		log.Infof("reports main process %s (tend keeps supervising process %d)", pid, svc.pid)
+	}
+	if m.fields["READY"] == "1" && svc.state == Running {
+		s.becomeReady(svc, "READY=1 on the notify socket")
+	}
+}
+
+// failRun stops a run that failed a check: its exit counts as unclean, and
+// the restart policy decides what comes next.
+func (s *Supervisor) failRun(svc *service, why string) {
+	svc.logger(s.log).Errorf("%s: stopping it", why)
+	svc.runFailed, svc.failing = true, true
+	s.stop(svc, why)
 }
 
 // stop asks a running service to end: stop_signal to its process group,
 // SIGKILL after stop_timeout.
 func (s *Supervisor) stop(svc *service, why string) {
 	svc.cancelTimer()
-	svc.stoppedByTend = true
+	svc.cancelChecks()
+	svc.stoppedByTend = !svc.failing
 	sig := svc.spec.StopSignal
 	if err := s.opt.Launcher.Signal(svc.pid, sig, true); err != nil {
 		svc.logger(s.log).Debugf("sending %s: %v", signals.Name(sig), err)
@@ -493,7 +632,10 @@ func (s *Supervisor) onExit(svc *service, pid int, e reaper.Exit) {
 	svc.pid = 0
 	svc.lastExit = &e
 	svc.cancelTimer()
-	if svc.state == Stopping {
+	svc.cancelChecks()
+	failing := svc.failing
+	svc.failing = false
+	if svc.state == Stopping && !failing {
 		s.setState(svc, Stopped, fmt.Sprintf("%s after %s", e, round(uptime)))
 		svc.lastClean = true
 		if svc.restartAfterStop && !s.shutdown {

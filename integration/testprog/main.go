@@ -4,6 +4,8 @@ package main
 
 import (
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -34,6 +36,12 @@ func main() {
 		execMasked(args)
 	case "trap-term":
 		trapTerm(args)
+	case "listen":
+		listen(args)
+	case "notify":
+		notify(args)
+	case "http":
+		serveHTTP(args)
 	default:
 		fail("unknown verb " + os.Args[1])
 	}
@@ -226,4 +234,51 @@ func atoi(s string) int {
 func fail(msg string) {
 	fmt.Fprintln(os.Stderr, "testprog:", msg)
 	os.Exit(100)
+}
+
+// listen accepts TCP connections on ADDR after an optional delay, and
+// closes each at once.
+func listen(args []string) {
+	if len(args) > 1 {
+		d, _ := time.ParseDuration(args[1])
+		time.Sleep(d)
+	}
+	l, err := net.Listen("tcp", args[0])
+	if err != nil {
+		fail(err.Error())
+	}
+	fmt.Println("listening")
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			fail(err.Error())
+		}
+		c.Close()
+	}
+}
+
+// notify waits DELAY, then tells $NOTIFY_SOCKET it is ready, as a systemd
+// Type=notify daemon does, and stays up.
+func notify(args []string) {
+	d, _ := time.ParseDuration(args[0])
+	time.Sleep(d)
+	addr := os.Getenv("NOTIFY_SOCKET")
+	if addr == "" {
+		fail("no NOTIFY_SOCKET")
+	}
+	conn, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: addr, Net: "unixgram"})
+	if err != nil {
+		fail(err.Error())
+	}
+	conn.Write([]byte("STATUS=warming up\n"))
+	conn.Write([]byte("READY=1\nSTATUS=serving\nMAINPID=" + strconv.Itoa(os.Getpid()) + "\n"))
+	time.Sleep(time.Hour)
+}
+
+// serveHTTP answers 200 on /healthz (and 404 elsewhere) at ADDR after DELAY.
+func serveHTTP(args []string) {
+	d, _ := time.ParseDuration(args[1])
+	time.Sleep(d)
+	http.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
+	fail(http.ListenAndServe(args[0], nil).Error())
 }

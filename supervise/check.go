@@ -1,0 +1,177 @@
+package supervise
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tend-init/tend/config"
+	"github.com/tend-init/tend/guard"
+	"github.com/tend-init/tend/reaper"
+)
+
+// A probe runs one check once. It must return by the context's deadline,
+// and leave nothing running behind it.
+type probe func(ctx context.Context) error
+
+// probeFor builds the probe of a check. exec checks start through the
+// launcher like any child: nothing in tend uses os/exec.
+func probeFor(c *config.Check, svc *config.Service, launcher Launcher) probe {
+	switch c.Kind {
+	case config.CheckTCP:
+		return func(ctx context.Context) error {
+			var d net.Dialer
+			conn, err := d.DialContext(ctx, "tcp", c.Target)
+			if err != nil {
+				return err
+			}
+			return conn.Close()
+		}
+	case config.CheckHTTP:
+		return func(ctx context.Context) error { return httpGet(ctx, c.Target) }
+	case config.CheckFile:
+		return func(context.Context) error {
+			_, err := os.Stat(c.Target)
+			return err
+		}
+	case config.CheckExec:
+		return func(ctx context.Context) error { return runCheckCommand(ctx, c.Exec, svc, launcher) }
+	}
+	return func(context.Context) error { return fmt.Errorf("%s checks are not probed", c.Kind) }
+}
+
+// runCheckCommand runs an exec check in its own process group, with the
+// service's environment, directory and user; at the deadline the whole group
+// is killed, and the probe returns once the reaper has collected it.
+func runCheckCommand(ctx context.Context, argv []string, svc *config.Service, launcher Launcher) error {
+	devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	cmd := reaper.Cmd{
+		Args:  argv,
+		Env:   svc.Env,
+		Dir:   svc.WorkingDir,
+		Files: []uintptr{devnull.Fd(), devnull.Fd(), devnull.Fd()},
+		Sys:   &syscall.SysProcAttr{Setpgid: true, Credential: credential(svc)},
+	}
+	pid, exits, err := launcher.Start(cmd)
+	devnull.Close()
+	if err != nil {
+		return err
+	}
+	select {
+	case e := <-exits:
+		if e.Code() != 0 {
+			return fmt.Errorf("%s: %s", argv[0], e)
+		}
+		return nil
+	case <-ctx.Done():
+		_ = launcher.Signal(pid, unix.SIGKILL, true)
+		<-exits
+		return fmt.Errorf("%s: killed after the check's timeout", argv[0])
+	}
+}
+
+// httpGet asks for url with a minimal HTTP/1.1 GET and wants a 2xx answer.
+// A health check needs only the status line; net/http would double the
+// size of the binary for it.
+func httpGet(ctx context.Context, raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return err
+	}
+	host := u.Host
+	if u.Port() == "" {
+		host = net.JoinHostPort(u.Hostname(), "80")
+	}
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", host)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if deadline, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(deadline)
+	}
+	path := u.RequestURI()
+	if _, err := fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: tend\r\nConnection: close\r\n\r\n", path, u.Host); err != nil {
+		return err
+	}
+	status, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil {
+		return fmt.Errorf("no HTTP answer: %v", err)
+	}
+	fields := strings.Fields(status)
+	if len(fields) < 2 || !strings.HasPrefix(fields[0], "HTTP/") {
+		return fmt.Errorf("not an HTTP answer: %q", strings.TrimSpace(status))
+	}
+	if len(fields[1]) != 3 || fields[1][0] != '2' {
+		return fmt.Errorf("HTTP status %s", strings.Join(fields[1:], " "))
+	}
+	return nil
+}
+
+func credential(svc *config.Service) *syscall.Credential {
+	if c := svc.Credential; c != nil {
+		return &syscall.Credential{Uid: c.Uid, Gid: c.Gid, Groups: c.Groups}
+	}
+	return nil
+}
+
+// checkKind says which of a service's checks a result belongs to.
+type checkKind string
+
+const (
+	readyCheck  checkKind = "ready"
+	healthCheck checkKind = "health"
+)
+
+// checkResult is posted to the supervisor when a probe ends.
+type checkResult struct {
+	svc  *service
+	kind checkKind
+	gen  int // the service's check generation when the probe began
+	err  error
+}
+
+// runProbe runs p in its own goroutine with the check's timeout and posts
+// the result; the supervisor schedules the next one only after that, so a
+// check never overlaps itself.
+func (s *Supervisor) runProbe(svc *service, kind checkKind, c *config.Check) {
+	ctx, cancel := context.WithTimeout(context.Background(), c.Timeout)
+	svc.cancelProbe = cancel
+	gen := svc.checkGen
+	p := probeFor(c, svc.spec, s.opt.Launcher)
+	guard.Go("check of "+svc.spec.Name, func() {
+		defer cancel()
+		err := p(ctx)
+		if err == nil && ctx.Err() != nil {
+			err = errors.New("timed out")
+		}
+		s.inbox.post(checkResult{svc: svc, kind: kind, gen: gen, err: err})
+	})
+}
+
+// scheduleProbe runs the next probe of kind after delay.
+func (s *Supervisor) scheduleProbe(svc *service, kind checkKind, c *config.Check, delay time.Duration) {
+	gen := svc.checkGen
+	svc.probeTimer = time.AfterFunc(delay, func() {
+		s.inbox.post(probeDue{svc: svc, kind: kind, gen: gen})
+	})
+}
+
+type probeDue struct {
+	svc  *service
+	kind checkKind
+	gen  int
+}
