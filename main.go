@@ -14,6 +14,7 @@ import (
 
 	"github.com/tend-init/tend/cli"
 	"github.com/tend-init/tend/config"
+	"github.com/tend-init/tend/control"
 	pid1 "github.com/tend-init/tend/init"
 )
 
@@ -32,8 +33,7 @@ func main() {
 	case "check":
 		os.Exit(check(o))
 	case "ctl":
-		fmt.Fprintln(os.Stderr, "tend: ctl: the control API is not available yet")
-		os.Exit(2)
+		os.Exit(control.CLI(o.SubArgs, os.Stdout, os.Stderr))
 	}
 	switch o.Action {
 	case "help":

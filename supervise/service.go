@@ -33,6 +33,7 @@ type service struct {
 	restartAfterStop bool   // an operator restart: start again once stopped
 	heldByOperator   bool   // stopped by an operator; unless-stopped keeps it so
 	blocked          string // why it was never started (a dependency gave up)
+	retired          bool   // removed by a reload; forgotten once stopped
 
 	// Checks. checkGen changes whenever a run starts or ends, so results
 	// and timers of an earlier run are recognised and dropped.

@@ -39,6 +39,9 @@ type Options struct {
 	// Panics delivers panics recovered in other goroutines; each one shuts
 	// tend down. Nil means none are watched.
 	Panics <-chan error
+	// LoadConfig reads the config file again, for a reload; nil when there
+	// is no file to read.
+	LoadConfig func() (*config.Config, error)
 }
 
 // Supervisor runs the services of one config. All its state is owned by the
@@ -213,7 +216,18 @@ func (s *Supervisor) onSignal(received unix.Signal) {
 		}
 		s.beginShutdown(sig, signals.Name(sig))
 	case signals.Reload:
-		s.log.Warn("SIGHUP: reload is not available yet; nothing changed")
+		// Already on the supervisor's goroutine: load and apply here.
+		if s.opt.LoadConfig == nil {
+			return
+		}
+		cfg, err := s.opt.LoadConfig()
+		if err != nil {
+			s.log.Errorf("reload on %s: the config is invalid, nothing changed:\n%v", signals.Name(sig), err)
+			return
+		}
+		if err := s.apply(cfg); err != nil {
+			s.log.Errorf("reload on %s: %v", signals.Name(sig), err)
+		}
 	case signals.Forward:
 		if s.main != nil {
 			_ = s.opt.Launcher.Signal(s.main.pid, sig, s.opt.KillGroup)
@@ -231,6 +245,7 @@ func (s *Supervisor) onSignal(received unix.Signal) {
 // dependencies are ready, start the main program, advance a shutdown, or
 // notice that nothing is left to do.
 func (s *Supervisor) progress() {
+	s.forgetRetired()
 	if s.shutdown {
 		s.advanceShutdown()
 		return
@@ -289,7 +304,7 @@ func (s *Supervisor) dependenciesReady(svc *service) bool {
 
 func (s *Supervisor) allReady() bool {
 	for _, svc := range s.services {
-		if !svc.isReady() {
+		if !svc.isReady() && !svc.retired {
 			return false
 		}
 	}
@@ -770,12 +785,12 @@ func (s *Supervisor) operate(name string, cmd Command) error {
 		return fmt.Errorf("%w: %q", ErrUnknownService, name)
 	}
 	if s.shutdown {
-		return errors.New("tend is shutting down")
+		return fmt.Errorf("%w: tend is shutting down", ErrConflict)
 	}
 	why := "operator " + string(cmd)
 	switch React(svc.state, cmd) {
 	case Refuse:
-		return fmt.Errorf("%s is %s: cannot %s it now", name, svc.state, cmd)
+		return fmt.Errorf("%w: %s is %s, it cannot %s now", ErrConflict, name, svc.state, cmd)
 	case Nothing:
 	case StartFresh:
 		svc.reset()

@@ -1,0 +1,218 @@
+package control
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/tend-init/tend/config"
+	"github.com/tend-init/tend/supervise"
+)
+
+// DefaultSocket is where tend listens unless the config says otherwise.
+const DefaultSocket = "/run/tend.sock"
+
+const ctlUsage = `usage: tend ctl [--socket PATH] VERB [ARGS]
+  status [NAME] [--json]   services: NAME STATE READY PID RESTARTS UPTIME LAST-EXIT
+  start|stop|restart NAME
+  signal NAME SIGNAL
+  reload                   read the config file again
+  shutdown                 stop everything and exit
+  health                   exit 0 when every service is healthy, else 1
+  poweroff|reboot          VM mode only
+The socket is --socket, else control_socket from $TEND_CONFIG, else ` + DefaultSocket
+
+// CLI runs `tend ctl` and returns its exit status: 0 done, 1 refused or
+// unhealthy or unreachable, 2 a usage error.
+func CLI(args []string, stdout, stderr io.Writer) int {
+	socket, jsonOut := "", false
+	var rest []string
+	for i := 0; i < len(args); i++ {
+		switch a := args[i]; {
+		case a == "--socket" && i+1 < len(args):
+			socket = args[i+1]
+			i++
+		case strings.HasPrefix(a, "--socket="):
+			socket = strings.TrimPrefix(a, "--socket=")
+		case a == "--json":
+			jsonOut = true
+		case a == "-h" || a == "--help":
+			fmt.Fprintln(stdout, ctlUsage)
+			return 0
+		default:
+			rest = append(rest, a)
+		}
+	}
+	if len(rest) == 0 {
+		fmt.Fprintln(stderr, ctlUsage)
+		return 2
+	}
+	if socket == "" {
+		socket = socketFromConfig()
+	}
+	c := &client{socket: socket, out: stdout, errw: stderr, json: jsonOut}
+	verb, params := rest[0], rest[1:]
+	need := map[string]int{"status": -1, "start": 1, "stop": 1, "restart": 1, "signal": 2,
+		"reload": 0, "shutdown": 0, "health": 0, "poweroff": 0, "reboot": 0}
+	n, known := need[verb]
+	if !known || (n >= 0 && len(params) != n) || (n < 0 && len(params) > 1) {
+		fmt.Fprintf(stderr, "tend ctl: bad use of %q\n%s\n", verb, ctlUsage)
+		return 2
+	}
+	switch verb {
+	case "status":
+		if len(params) == 1 {
+			return c.show("GET", "/v1/services/"+params[0], nil, c.table)
+		}
+		return c.show("GET", "/v1/services", nil, c.table)
+	case "start", "stop", "restart":
+		return c.show("POST", "/v1/services/"+params[0]+"/"+verb, nil, c.table)
+	case "signal":
+		body, _ := json.Marshal(map[string]string{"signal": params[1]})
+		return c.show("POST", "/v1/services/"+params[0]+"/signal", body, c.quiet)
+	case "health":
+		return c.show("GET", "/v1/health", nil, c.healthText)
+	default: // reload, shutdown, poweroff, reboot
+		return c.show("POST", "/v1/"+verb, nil, c.quiet)
+	}
+}
+
+// socketFromConfig finds the socket of the tend that TEND_CONFIG belongs to.
+func socketFromConfig() string {
+	path := os.Getenv("TEND_CONFIG")
+	if path == "" {
+		return DefaultSocket
+	}
+	cfg, err := config.Load(path, os.LookupEnv)
+	if err != nil || cfg.ControlSocket == "" {
+		return DefaultSocket
+	}
+	return cfg.ControlSocket
+}
+
+type client struct {
+	socket string
+	out    io.Writer
+	errw   io.Writer
+	json   bool
+}
+
+// show sends one request and prints the answer with render (or as JSON).
+func (c *client) show(method, path string, body []byte, render func([]byte) error) int {
+	hc := &http.Client{
+		Timeout: 30 * time.Second,
+		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", c.socket)
+		}},
+	}
+	req, err := http.NewRequest(method, "http://tend"+path, bytes.NewReader(body))
+	if err != nil {
+		fmt.Fprintf(c.errw, "tend ctl: %v\n", err)
+		return 2
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		fmt.Fprintf(c.errw, "tend ctl: cannot reach tend at %s: %v\n", c.socket, err)
+		return 1
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		fmt.Fprintf(c.errw, "tend ctl: %v\n", err)
+		return 1
+	}
+	if c.json {
+		c.out.Write(data)
+	}
+	if resp.StatusCode >= 300 && resp.StatusCode != http.StatusServiceUnavailable {
+		var e struct {
+			Error  string   `json:"error"`
+			Errors []string `json:"errors"`
+		}
+		json.Unmarshal(data, &e)
+		fmt.Fprintf(c.errw, "tend ctl: %s\n", e.Error)
+		for _, line := range e.Errors {
+			fmt.Fprintf(c.errw, "  %s\n", line)
+		}
+		return 1
+	}
+	if !c.json {
+		if err := render(data); err != nil {
+			fmt.Fprintf(c.errw, "tend ctl: %v\n", err)
+			return 1
+		}
+	}
+	if resp.StatusCode == http.StatusServiceUnavailable {
+		return 1
+	}
+	return 0
+}
+
+func (c *client) quiet([]byte) error { return nil }
+
+// table prints services as NAME STATE READY PID RESTARTS UPTIME LAST-EXIT.
+func (c *client) table(data []byte) error {
+	var list struct {
+		Services []supervise.ServiceStatus `json:"services"`
+	}
+	if err := json.Unmarshal(data, &list); err != nil || list.Services == nil {
+		var one supervise.ServiceStatus
+		if err := json.Unmarshal(data, &one); err != nil {
+			return fmt.Errorf("unreadable answer: %v", err)
+		}
+		list.Services = []supervise.ServiceStatus{one}
+	}
+	tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tSTATE\tREADY\tPID\tRESTARTS\tUPTIME\tLAST-EXIT")
+	for _, s := range list.Services {
+		pid, uptime, last := "-", "-", "-"
+		if s.PID != 0 {
+			pid = fmt.Sprint(s.PID)
+			uptime = time.Duration(s.Uptime * float64(time.Second)).Round(time.Second).String()
+		}
+		if e := s.LastExit; e != nil {
+			last = fmt.Sprintf("code %d", e.Code)
+			if e.Signal != "" {
+				last = e.Signal
+			}
+			last += " " + e.Time.Local().Format("15:04:05")
+		}
+		ready := "no"
+		if s.Ready {
+			ready = "yes"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", s.Name, s.State, ready, pid, s.Restarts, uptime, last)
+	}
+	return tw.Flush()
+}
+
+func (c *client) healthText(data []byte) error {
+	var h struct {
+		Healthy bool     `json:"healthy"`
+		Reasons []string `json:"reasons"`
+	}
+	if err := json.Unmarshal(data, &h); err != nil {
+		return fmt.Errorf("unreadable answer: %v", err)
+	}
+	if h.Healthy {
+		fmt.Fprintln(c.out, "healthy")
+		return nil
+	}
+	fmt.Fprintln(c.out, "unhealthy:")
+	for _, r := range h.Reasons {
+		fmt.Fprintln(c.out, "  "+r)
+	}
+	return nil
+}
