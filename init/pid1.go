@@ -85,8 +85,13 @@ func Main(o cli.Options) int {
 		KillGroup: o.KillGroup,
 		StartMain: mainStarter(r, o.Command),
 		Panics:    guard.Panics(),
+		LoadConfig: func() (*config.Config, error) {
+			return config.Load(o.Config, os.LookupEnv)
+		},
 	})
+	stopControl := startControl(cfg, sup, log)
 	code := runGuarded(func() int { return sup.Run(sigs) }, log)
+	stopControl()
 	terminateLeftovers(r, sup.Remaining(), log)
 	if !sink.Wait(outputDrain) {
 		log.Warn("some service output was still open when tend exited")
