@@ -1,13 +1,11 @@
 package control
 
 import (
-	"bytes"
-	"context"
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -107,36 +105,15 @@ type client struct {
 
 // show sends one request and prints the answer with render (or as JSON).
 func (c *client) show(method, path string, body []byte, render func([]byte) error) int {
-	hc := &http.Client{
-		Timeout: 30 * time.Second,
-		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", c.socket)
-		}},
-	}
-	req, err := http.NewRequest(method, "http://tend"+path, bytes.NewReader(body))
-	if err != nil {
-		fmt.Fprintf(c.errw, "tend ctl: %v\n", err)
-		return 2
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := hc.Do(req)
+	code, data, err := c.do(method, path, body)
 	if err != nil {
 		fmt.Fprintf(c.errw, "tend ctl: cannot reach tend at %s: %v\n", c.socket, err)
-		return 1
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if err != nil {
-		fmt.Fprintf(c.errw, "tend ctl: %v\n", err)
 		return 1
 	}
 	if c.json {
 		c.out.Write(data)
 	}
-	if resp.StatusCode >= 300 && resp.StatusCode != http.StatusServiceUnavailable {
+	if code >= 300 && code != 503 {
 		var e struct {
 			Error  string   `json:"error"`
 			Errors []string `json:"errors"`
@@ -154,10 +131,28 @@ func (c *client) show(method, path string, body []byte, render func([]byte) erro
 			return 1
 		}
 	}
-	if resp.StatusCode == http.StatusServiceUnavailable {
+	if code == 503 {
 		return 1
 	}
 	return 0
+}
+
+// do makes one request on a fresh connection.
+func (c *client) do(method, path string, body []byte) (int, []byte, error) {
+	conn, err := net.DialTimeout("unix", c.socket, 5*time.Second)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(30 * time.Second))
+	head := fmt.Sprintf("%s %s HTTP/1.1\r\nHost: tend\r\nContent-Length: %d\r\nConnection: close\r\n", method, path, len(body))
+	if body != nil {
+		head += "Content-Type: application/json\r\n"
+	}
+	if _, err := conn.Write(append([]byte(head+"\r\n"), body...)); err != nil {
+		return 0, nil, err
+	}
+	return readResponse(bufio.NewReader(conn))
 }
 
 func (c *client) quiet([]byte) error { return nil }

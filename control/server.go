@@ -3,14 +3,15 @@
 package control
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	stdlog "log"
 	"net"
-	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -30,7 +31,6 @@ const (
 	maxHeader      = 16 << 10
 	headerTimeout  = 5 * time.Second
 	requestTimeout = 15 * time.Second
-	idleTimeout    = 30 * time.Second
 )
 
 // Supervisor is what the API needs from the supervisor; every call runs on
@@ -48,20 +48,26 @@ type Supervisor interface {
 // Power is asked for a power-off or reboot (VM mode); nil elsewhere.
 type Power func(reboot bool) error
 
-// Handler serves the API. It does not check who is asking; Serve does.
-func Handler(sup Supervisor, power Power, log *logrus.Logger) http.Handler {
-	return &api{sup: sup, power: power, log: log}
-}
-
-type api struct {
+// Handler answers API requests. It does not check who is asking; Serve
+// does that before it parses anything.
+type Handler struct {
 	sup   Supervisor
 	power Power
 	log   *logrus.Logger
 }
 
+// NewHandler serves sup; power is nil outside VM mode.
+func NewHandler(sup Supervisor, power Power, log *logrus.Logger) *Handler {
+	return &Handler{sup: sup, power: power, log: log}
+}
+
+// maxConns bounds the connections served at once; more are answered 503
+// at once, so no client can hold tend's attention.
+const maxConns = 32
+
 // Serve listens on path (mode 0600) and serves the API until ctx ends.
 // Connections from a uid other than root's or tend's own are refused.
-func Serve(ctx context.Context, path string, h http.Handler, log *logrus.Logger) error {
+func Serve(ctx context.Context, path string, h *Handler, log *logrus.Logger) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
@@ -69,232 +75,239 @@ func Serve(ctx context.Context, path string, h http.Handler, log *logrus.Logger)
 	if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSocket != 0 {
 		os.Remove(path)
 	}
-	l, err := net.Listen("unix", path)
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
 	if err != nil {
 		return err
 	}
 	// chmod after bind leaves a moment at the umask's mode; the peer check
-	// below refuses strangers in that moment too.
+	// refuses strangers in that moment too.
 	if err := os.Chmod(path, 0o600); err != nil {
 		l.Close()
 		return err
 	}
-	srv := &http.Server{
-		Handler:           peerCheck(h),
-		ReadHeaderTimeout: headerTimeout,
-		ReadTimeout:       requestTimeout,
-		WriteTimeout:      requestTimeout,
-		IdleTimeout:       idleTimeout,
-		MaxHeaderBytes:    maxHeader,
-		ConnContext:       withPeer,
-		// Malformed requests are the client's problem: debug level only.
-		ErrorLog: stdlog.New(log.WriterLevel(logrus.DebugLevel), "control socket: ", 0),
-	}
+	slots := make(chan struct{}, maxConns)
 	guard.Go("control socket", func() {
-		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Errorf("control socket %s: %v", path, err)
+		for {
+			conn, err := l.AcceptUnix()
+			if err != nil {
+				if ctx.Err() == nil {
+					log.Errorf("control socket %s: %v", path, err)
+				}
+				return
+			}
+			select {
+			case slots <- struct{}{}:
+				guard.Go("control connection", func() {
+					defer func() { <-slots }()
+					h.serveConn(conn)
+				})
+			default:
+				conn.SetWriteDeadline(time.Now().Add(time.Second))
+				writeResponse(conn, errorResponse(503, "too many connections; try again"))
+				conn.Close()
+			}
 		}
 	})
 	guard.Go("control socket closer", func() {
 		<-ctx.Done()
-		srv.Close()
+		l.Close()
 		os.Remove(path)
 	})
 	return nil
 }
 
-type peerKey struct{}
-
-// withPeer records the connecting process's credentials (SO_PEERCRED).
-func withPeer(ctx context.Context, c net.Conn) context.Context {
-	uc, ok := c.(*net.UnixConn)
-	if !ok {
-		return ctx
+// serveConn answers the one request of a connection.
+func (h *Handler) serveConn(conn *net.UnixConn) {
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(requestTimeout))
+	if uid, ok := peerUID(conn); !ok || (uid != 0 && uid != uint32(os.Getuid())) {
+		writeResponse(conn, errorResponse(403, "only root and tend's own user may use this socket"))
+		// Closing with the request unread would reset the connection and
+		// lose the answer: drain a bounded amount first.
+		conn.CloseWrite()
+		conn.SetReadDeadline(time.Now().Add(time.Second))
+		io.Copy(io.Discard, io.LimitReader(conn, maxHeader+maxBody))
+		return
 	}
-	raw, err := uc.SyscallConn()
+	conn.SetReadDeadline(time.Now().Add(headerTimeout))
+	req, err := readRequest(bufio.NewReaderSize(conn, 4096))
 	if err != nil {
-		return ctx
+		var he *httpError
+		if errors.As(err, &he) {
+			writeResponse(conn, errorResponse(he.code, he.msg))
+		}
+		return // EOF or a time-out: nobody to answer
+	}
+	conn.SetWriteDeadline(time.Now().Add(requestTimeout))
+	writeResponse(conn, h.Handle(req))
+}
+
+// peerUID is the connecting process's uid (SO_PEERCRED).
+func peerUID(conn *net.UnixConn) (uint32, bool) {
+	raw, err := conn.SyscallConn()
+	if err != nil {
+		return 0, false
 	}
 	var cred *unix.Ucred
 	raw.Control(func(fd uintptr) {
 		cred, _ = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
 	})
 	if cred == nil {
-		return ctx
+		return 0, false
 	}
-	return context.WithValue(ctx, peerKey{}, cred)
+	return cred.Uid, true
 }
 
-func peerCheck(next http.Handler) http.Handler {
-	own := uint32(os.Getuid())
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		cred, _ := r.Context().Value(peerKey{}).(*unix.Ucred)
-		if cred == nil || (cred.Uid != 0 && cred.Uid != own) {
-			writeError(w, http.StatusForbidden, "only root and tend's own user may use this socket")
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-// ServeHTTP routes by hand: every answer, errors included, is JSON.
-func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// Handle answers one request. Every answer, errors included, is JSON.
+func (h *Handler) Handle(req *Request) (resp Response) {
 	defer func() {
 		if v := recover(); v != nil {
-			a.log.Errorf("control API: panic serving %s %s: %v", r.Method, r.URL.Path, v)
-			writeError(w, http.StatusInternalServerError, "internal error")
+			h.log.Errorf("control API: panic serving %s %s: %v", req.Method, req.Path, v)
+			resp = errorResponse(500, "internal error")
 		}
 	}()
-	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
-	if len(parts) < 2 || parts[0] != "v1" {
-		writeError(w, http.StatusNotFound, "no such resource: "+r.URL.Path)
-		return
+	// Split before decoding, so that "a%2Fb" is one segment (and no name).
+	parts := strings.Split(strings.Trim(req.Path, "/"), "/")
+	for i, p := range parts {
+		parts[i], _ = url.PathUnescape(p) // readRequest checked it decodes
 	}
+	if len(parts) < 2 || parts[0] != "v1" {
+		return errorResponse(404, "no such resource: "+req.Path)
+	}
+	a := api{h}
 	switch {
 	case len(parts) == 2 && parts[1] == "services":
-		a.route(w, r, http.MethodGet, a.list)
+		return route(req, "GET", a.list)
 	case len(parts) == 3 && parts[1] == "services":
-		a.route(w, r, http.MethodGet, func(w http.ResponseWriter, r *http.Request) { a.one(w, parts[2]) })
+		return route(req, "GET", func() Response { return a.one(parts[2]) })
 	case len(parts) == 4 && parts[1] == "services":
 		name, verb := parts[2], parts[3]
 		switch verb {
 		case "start", "stop", "restart":
-			a.route(w, r, http.MethodPost, func(w http.ResponseWriter, r *http.Request) {
-				a.operate(w, name, supervise.Command(verb))
-			})
+			return route(req, "POST", func() Response { return a.operate(name, supervise.Command(verb)) })
 		case "signal":
-			a.route(w, r, http.MethodPost, func(w http.ResponseWriter, r *http.Request) { a.signal(w, r, name) })
-		default:
-			writeError(w, http.StatusNotFound, fmt.Sprintf("no such action %q (start, stop, restart, signal)", verb))
+			return route(req, "POST", func() Response { return a.signal(req.Body, name) })
 		}
+		return errorResponse(404, fmt.Sprintf("no such action %q (start, stop, restart, signal)", verb))
 	case len(parts) == 2 && parts[1] == "reload":
-		a.route(w, r, http.MethodPost, a.reload)
+		return route(req, "POST", a.reload)
 	case len(parts) == 2 && parts[1] == "shutdown":
-		a.route(w, r, http.MethodPost, a.shutdown)
+		return route(req, "POST", a.shutdown)
 	case len(parts) == 2 && parts[1] == "health":
-		a.route(w, r, http.MethodGet, a.health)
+		return route(req, "GET", a.health)
 	case len(parts) == 2 && (parts[1] == "poweroff" || parts[1] == "reboot"):
 		reboot := parts[1] == "reboot"
-		a.route(w, r, http.MethodPost, func(w http.ResponseWriter, r *http.Request) { a.powerOff(w, reboot) })
-	default:
-		writeError(w, http.StatusNotFound, "no such resource: "+r.URL.Path)
+		return route(req, "POST", func() Response { return a.powerOff(reboot) })
 	}
+	return errorResponse(404, "no such resource: "+req.Path)
 }
 
-func (a *api) route(w http.ResponseWriter, r *http.Request, method string, h http.HandlerFunc) {
-	if r.Method != method {
-		w.Header().Set("Allow", method)
-		writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("%s needs %s, not %s", r.URL.Path, method, r.Method))
-		return
+type api struct{ *Handler }
+
+func route(req *Request, method string, h func() Response) Response {
+	if req.Method != method {
+		r := errorResponse(405, fmt.Sprintf("%s needs %s, not %s", req.Path, method, req.Method))
+		r.Allow = method
+		return r
 	}
-	h(w, r)
+	return h()
 }
 
-func (a *api) list(w http.ResponseWriter, _ *http.Request) {
+func (a api) list() Response {
 	st, err := a.sup.Statuses()
 	if err != nil {
-		writeFailure(w, err)
-		return
+		return failure(err)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"services": st})
+	return Response{Code: 200, Body: map[string]any{"services": st}}
 }
 
-func (a *api) one(w http.ResponseWriter, name string) {
+func (a api) one(name string) Response {
 	st, err := a.sup.Status(name)
 	if err != nil {
-		writeFailure(w, err)
-		return
+		return failure(err)
 	}
-	writeJSON(w, http.StatusOK, st)
+	return Response{Code: 200, Body: st}
 }
 
-func (a *api) operate(w http.ResponseWriter, name string, cmd supervise.Command) {
+func (a api) operate(name string, cmd supervise.Command) Response {
 	if err := a.sup.Operate(name, cmd); err != nil {
-		writeFailure(w, err)
-		return
+		return failure(err)
 	}
-	a.one(w, name)
+	return a.one(name)
 }
 
-func (a *api) signal(w http.ResponseWriter, r *http.Request, name string) {
-	var body struct {
+func (a api) signal(body []byte, name string) Response {
+	var req struct {
 		Signal json.RawMessage `json:"signal"`
 	}
-	if err := readJSON(w, r, &body); err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
+	if err := decodeJSON(body, &req); err != nil {
+		return errorResponse(400, err.Error())
 	}
 	var text string
-	if err := json.Unmarshal(body.Signal, &text); err != nil {
+	if err := json.Unmarshal(req.Signal, &text); err != nil {
 		// a number is accepted as well as a name
 		var n int
-		if json.Unmarshal(body.Signal, &n) != nil {
-			writeError(w, http.StatusBadRequest, `the body must be {"signal": "USR1"} (a name or a number)`)
-			return
+		if json.Unmarshal(req.Signal, &n) != nil {
+			return errorResponse(400, `the body must be {"signal": "USR1"} (a name or a number)`)
 		}
 		text = fmt.Sprint(n)
 	}
 	sig, err := signals.Parse(text)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
+		return errorResponse(400, err.Error())
 	}
 	if err := a.sup.SignalService(name, sig); err != nil {
-		writeFailure(w, err)
-		return
+		return failure(err)
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"service": name, "signal": signals.Name(sig)})
+	return Response{Code: 200, Body: map[string]string{"service": name, "signal": signals.Name(sig)}}
 }
 
-func (a *api) reload(w http.ResponseWriter, _ *http.Request) {
+func (a api) reload() Response {
 	if err := a.sup.Reload(); err != nil {
-		writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"error": "the config is invalid; the running config stays in force", "errors": strings.Split(err.Error(), "\n")})
-		return
+		return Response{Code: 422, Body: map[string]any{
+			"error":  "the config is invalid; the running config stays in force",
+			"errors": strings.Split(err.Error(), "\n"),
+		}}
 	}
-	a.list(w, nil)
+	return a.list()
 }
 
-func (a *api) shutdown(w http.ResponseWriter, _ *http.Request) {
+func (a api) shutdown() Response {
 	if err := a.sup.Shutdown("operator asked over the control socket"); err != nil {
-		writeFailure(w, err)
-		return
+		return failure(err)
 	}
-	writeJSON(w, http.StatusAccepted, map[string]string{"status": "shutting down"})
+	return Response{Code: 202, Body: map[string]string{"status": "shutting down"}}
 }
 
-func (a *api) health(w http.ResponseWriter, _ *http.Request) {
+func (a api) health() Response {
 	ok, reasons, err := a.sup.Health()
 	if err != nil {
-		writeFailure(w, err)
-		return
+		return failure(err)
 	}
 	if ok {
-		writeJSON(w, http.StatusOK, map[string]any{"healthy": true})
-		return
+		return Response{Code: 200, Body: map[string]any{"healthy": true}}
 	}
-	writeJSON(w, http.StatusServiceUnavailable, map[string]any{"healthy": false, "reasons": reasons})
+	return Response{Code: 503, Body: map[string]any{"healthy": false, "reasons": reasons}}
 }
 
-func (a *api) powerOff(w http.ResponseWriter, reboot bool) {
+func (a api) powerOff(reboot bool) Response {
 	if a.power == nil {
-		writeError(w, http.StatusConflict, "power-off and reboot are for VM mode; use shutdown")
-		return
+		return errorResponse(409, "power-off and reboot are for VM mode; use shutdown")
 	}
 	if err := a.power(reboot); err != nil {
-		writeFailure(w, err)
-		return
+		return failure(err)
 	}
-	writeJSON(w, http.StatusAccepted, map[string]string{"status": "shutting down"})
+	return Response{Code: 202, Body: map[string]string{"status": "shutting down"}}
 }
 
-// readJSON decodes a small JSON body strictly.
-func readJSON(w http.ResponseWriter, r *http.Request, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+// decodeJSON reads one small JSON value strictly.
+func decodeJSON(body []byte, v any) error {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return errors.New("empty body: send JSON")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		if errors.Is(err, io.EOF) {
-			return errors.New("empty body: send JSON")
-		}
 		return fmt.Errorf("invalid JSON body: %v", err)
 	}
 	if dec.More() {
@@ -303,25 +316,16 @@ func readJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	return nil
 }
 
-func writeFailure(w http.ResponseWriter, err error) {
+func failure(err error) Response {
 	switch {
 	case errors.Is(err, supervise.ErrUnknownService):
-		writeError(w, http.StatusNotFound, err.Error())
+		return errorResponse(404, err.Error())
 	case errors.Is(err, supervise.ErrConflict):
-		writeError(w, http.StatusConflict, err.Error())
-	default:
-		writeError(w, http.StatusServiceUnavailable, err.Error())
+		return errorResponse(409, err.Error())
 	}
+	return errorResponse(503, err.Error())
 }
 
-func writeError(w http.ResponseWriter, code int, msg string) {
-	writeJSON(w, code, map[string]string{"error": msg})
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.Encode(v)
+func errorResponse(code int, msg string) Response {
+	return Response{Code: code, Body: map[string]string{"error": msg}}
 }

@@ -18,7 +18,7 @@ func startControl(cfg *config.Config, sup *supervise.Supervisor, log *logrus.Log
 		return func() {}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	if err := control.Serve(ctx, cfg.ControlSocket, control.Handler(sup, nil, log), log); err != nil {
+	if err := control.Serve(ctx, cfg.ControlSocket, control.NewHandler(sup, nil, log), log); err != nil {
 		log.Warnf("control socket %s: %v; the control API is off", cfg.ControlSocket, err)
 	} else {
 		log.Infof("control API on %s", cfg.ControlSocket)
