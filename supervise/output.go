@@ -38,10 +38,9 @@ func NewSink(stdout, stderr io.Writer, jsonFormat bool) *Sink {
 // Pump copies r to the sink line by line until EOF, then closes r.
 func (s *Sink) Pump(service, stream string, r *os.File) {
 	s.wg.Add(1)
-	go func() {
+	guard.Go("output of "+service, func() {
 		defer s.wg.Done()
 		defer r.Close()
-		defer guard.Recover("output of " + service)
 		br := bufio.NewReaderSize(r, MaxLine)
 		for {
 			line, err := br.ReadSlice('\n')
@@ -52,13 +51,13 @@ func (s *Sink) Pump(service, stream string, r *os.File) {
 				return // EOF: every writer has closed the pipe
 			}
 		}
-	}()
+	})
 }
 
 // Wait returns once every pump has reached EOF, or after limit.
 func (s *Sink) Wait(limit time.Duration) bool {
 	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
+	guard.Go("output drain", func() { s.wg.Wait(); close(done) })
 	t := time.NewTimer(limit)
 	defer t.Stop()
 	select {

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tend-init/tend/config"
+	"github.com/tend-init/tend/guard"
 	"github.com/tend-init/tend/reaper"
 	"github.com/tend-init/tend/signals"
 )
@@ -381,7 +382,7 @@ func (s *Supervisor) startMain() {
 	}
 	s.main = &mainProgram{pid: pid}
 	s.log.Infof("main program started as process %d", pid)
-	go func() { s.inbox.post(mainExited{<-exits}) }()
+	guard.Go("main program watch", func() { s.inbox.post(mainExited{<-exits}) })
 }
 
 func (s *Supervisor) onMainExit(e reaper.Exit) {
@@ -500,7 +501,7 @@ func (s *Supervisor) start(svc *service, why string) {
 	files.pump(s.opt.Sink, svc.spec.Name)
 	svc.pid = pid
 	s.setState(svc, Running, fmt.Sprintf("%s, process %d", why, pid))
-	go func() { s.inbox.post(exited{svc: svc, pid: pid, exit: <-exits}) }()
+	guard.Go("exit watch of "+svc.spec.Name, func() { s.inbox.post(exited{svc: svc, pid: pid, exit: <-exits}) })
 	s.startChecks(svc)
 }
 
