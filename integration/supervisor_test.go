@@ -1,8 +1,11 @@
 package integration
 
 import (
+	"bufio"
 	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -449,4 +452,64 @@ interval = "0s"
 			t.Fatalf("%s does not pass tend check: %s", example, good.stderr)
 		}
 	}
+}
+
+func TestSlowReaderBoundsMemory(t *testing.T) {
+	needRoot(t)
+	// 2,000,000 lines (about 24 MB with prefixes) into a pipe that nobody
+	// reads for a while: the service must block, tend's memory must not
+	// grow, and afterwards every line must arrive.
+	cfg := writeConfig(t, `
+[services.flood]
+command = ["sh", "-c", "yes flood-line | head -n 2000000"]
+oneshot = true
+`)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(tendBin, "--config", cfg)
+	cmd.Stdout, cmd.Stderr = w, io.Discard
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	defer cmd.Process.Kill()
+	time.Sleep(1500 * time.Millisecond)
+	rss := vmKiB(t, cmd.Process.Pid, "VmHWM")
+	lines := 0
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		if sc.Text() != "flood | flood-line" {
+			t.Fatalf("torn line %q", sc.Text())
+		}
+		lines++
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("tend: %v", err)
+	}
+	t.Logf("tend's peak RSS while its reader stalled: %d KiB", rss)
+	if lines != 2000000 {
+		t.Fatalf("%d lines arrived, want 2000000", lines)
+	}
+	if rss > 20<<10 {
+		t.Fatalf("tend grew to %d KiB while its reader stalled", rss)
+	}
+}
+
+// vmKiB reads a Vm* field of /proc/PID/status.
+func vmKiB(t *testing.T, pid int, field string) int {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, field+":"); ok {
+			n, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(rest), " kB"))
+			return n
+		}
+	}
+	t.Fatalf("no %s in /proc/%d/status", field, pid)
+	return 0
 }

@@ -1,7 +1,7 @@
 package supervise
 
 import (
-	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -35,23 +35,80 @@ func NewSink(stdout, stderr io.Writer, jsonFormat bool) *Sink {
 	return &Sink{stdout: stdout, stderr: stderr, json: jsonFormat, now: time.Now, broken: map[io.Writer]bool{}}
 }
 
-// Pump copies r to the sink line by line until EOF, then closes r.
+// Pump copies r to the sink until EOF, then closes r. Every whole line that
+// one read brings is formatted into one buffer and written at once: fewer
+// system calls, and still never a torn or interleaved line.
 func (s *Sink) Pump(service, stream string, r *os.File) {
 	s.wg.Add(1)
 	guard.Go("output of "+service, func() {
 		defer s.wg.Done()
 		defer r.Close()
-		br := bufio.NewReaderSize(r, MaxLine)
+		p := pump{sink: s, service: service, stream: stream, buf: make([]byte, MaxLine)}
 		for {
-			line, err := br.ReadSlice('\n')
-			if len(line) > 0 {
-				s.write(service, stream, line)
-			}
-			if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
-				return // EOF: every writer has closed the pipe
+			n, err := r.Read(p.buf)
+			p.take(p.buf[:n])
+			if err != nil { // EOF: every writer has closed the pipe
+				p.finish()
+				return
 			}
 		}
 	})
+}
+
+// pump cuts one stream into lines.
+type pump struct {
+	sink            *Sink
+	service, stream string
+	buf             []byte
+	partial         []byte // the start of a line whose end has not come yet
+	out             []byte // formatted lines waiting for one write
+}
+
+func (p *pump) take(data []byte) {
+	for len(data) > 0 {
+		i := bytes.IndexByte(data, '\n')
+		if i < 0 {
+			p.partial = append(p.partial, data...)
+			break
+		}
+		line := data[:i]
+		if len(p.partial) > 0 {
+			line = append(p.partial, line...)
+		}
+		p.line(line)
+		p.partial = p.partial[:0]
+		data = data[i+1:]
+	}
+	// A line longer than MaxLine goes out in MaxLine pieces.
+	for len(p.partial) >= MaxLine {
+		p.line(p.partial[:MaxLine])
+		p.partial = append(p.partial[:0], p.partial[MaxLine:]...)
+	}
+	p.flush()
+}
+
+// finish writes a last line that had no newline.
+func (p *pump) finish() {
+	if len(p.partial) > 0 {
+		p.line(p.partial)
+		p.partial = nil
+	}
+	p.flush()
+}
+
+func (p *pump) line(line []byte) {
+	for len(line) > MaxLine {
+		p.out = p.sink.format(p.out, p.service, p.stream, line[:MaxLine])
+		line = line[MaxLine:]
+	}
+	p.out = p.sink.format(p.out, p.service, p.stream, line)
+}
+
+func (p *pump) flush() {
+	if len(p.out) > 0 {
+		p.sink.write(p.stream, p.out)
+		p.out = p.out[:0]
+	}
 }
 
 // Wait returns once every pump has reached EOF, or after limit.
@@ -75,18 +132,19 @@ type jsonLine struct {
 	Line    string `json:"line"`
 }
 
-func (s *Sink) write(service, stream string, line []byte) {
-	if n := len(line); n > 0 && line[n-1] == '\n' {
-		line = line[:n-1]
-	}
-	var buf []byte
+// format appends one line, as text or JSON, to out.
+func (s *Sink) format(out []byte, service, stream string, line []byte) []byte {
 	if s.json {
-		buf, _ = json.Marshal(jsonLine{Time: s.now().Format(time.RFC3339Nano), Service: service, Stream: stream, Line: string(line)})
-		buf = append(buf, '\n')
-	} else {
-		buf = make([]byte, 0, len(service)+len(line)+4)
-		buf = append(append(append(append(buf, service...), " | "...), line...), '\n')
+		b, _ := json.Marshal(jsonLine{Time: s.now().Format(time.RFC3339Nano), Service: service, Stream: stream, Line: string(line)})
+		return append(append(out, b...), '\n')
 	}
+	out = append(append(append(out, service...), " | "...), line...)
+	return append(out, '\n')
+}
+
+// write sends whole formatted lines in one write, under the lock that
+// keeps pumps from interleaving.
+func (s *Sink) write(stream string, buf []byte) {
 	w := s.stdout
 	if stream == "stderr" {
 		w = s.stderr
