@@ -24,16 +24,18 @@ var version = "0.1.0-dev"
 var license string
 
 func main() {
+	// pid1.Exit: when the kernel started tend, an exit would panic the
+	// kernel ("Attempted to kill init"); it powers off instead.
 	o, err := cli.Parse(os.Args[1:], os.Getenv)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "tend: %v\n", err)
-		os.Exit(2)
+		os.Exit(pid1.Exit(2))
 	}
 	switch o.Subcommand {
 	case "check":
-		os.Exit(check(o))
+		os.Exit(pid1.Exit(check(o)))
 	case "ctl":
-		os.Exit(control.CLI(o.SubArgs, os.Stdout, os.Stderr))
+		os.Exit(pid1.Exit(control.CLI(o.SubArgs, os.Stdout, os.Stderr)))
 	}
 	switch o.Action {
 	case "help":
@@ -45,6 +47,7 @@ func main() {
 	default:
 		os.Exit(pid1.Main(o))
 	}
+	os.Exit(pid1.Exit(0))
 }
 
 // check validates a config file: every error on its own line, exit 1 when

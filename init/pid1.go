@@ -9,6 +9,7 @@ package pid1
 import (
 	"fmt"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/tend-init/tend/cli"
 	"github.com/tend-init/tend/config"
+	"github.com/tend-init/tend/control"
 	"github.com/tend-init/tend/guard"
 	"github.com/tend-init/tend/reaper"
 	"github.com/tend-init/tend/signals"
@@ -30,10 +32,55 @@ const forwardBuffer = 128
 // afterStart is a test build's hook (see inject_panic.go).
 var afterStart = func() {}
 
-// Main runs tend as described by o and returns its exit status.
+// Main runs tend as described by o and returns its exit status. As a VM's
+// init (SPEC section 9) it does not return: it powers the machine off.
 func Main(o cli.Options) int {
 	ensureEmptySigmask()
+	if v := detectVM(o); v != nil {
+		return runVM(o, v)
+	}
+	return run(o, nil)
+}
+
+// runVM runs tend as a VM's init and ends in a power-off or reboot, even
+// after a panic on this goroutine (one in any other goroutine is recovered
+// by the guard and shuts the supervisor down). It returns only when the
+// machine cannot be powered off (see vm.end).
+func runVM(o cli.Options, v *vm) int {
+	code := 1
+	func() {
+		defer func() {
+			if p := recover(); p != nil {
+				log := v.logger()
+				if log == nil {
+					log = newLogger(o.Verbosity, nil)
+				}
+				log.Errorf("panic: %v; powering off\n%s", p, debug.Stack())
+				code = 1
+			}
+		}()
+		code = run(o, v)
+	}()
+	return v.end(code)
+}
+
+// run is tend from start to the moment it would exit; v is nil unless tend
+// is a VM's init.
+func run(o cli.Options, v *vm) int {
 	tuneRuntime(o.Config == "")
+
+	// Subscribe before anything else can happen: until then a SIGTERM, a
+	// SIGPIPE or a SIGSEGV sent with kill would end tend.
+	chld := make(chan os.Signal, 1)
+	sigs := make(chan os.Signal, forwardBuffer)
+	signals.Subscribe(chld, sigs)
+	signals.ShieldReserved(os.Getpid() == 1)
+
+	if v != nil {
+		// File systems and the console first, so that even a bad config
+		// is reported on the console.
+		v.setUp(newLogger(o.Verbosity, nil))
+	}
 
 	var cfg *config.Config
 	if o.Config != "" {
@@ -45,14 +92,14 @@ func Main(o cli.Options) int {
 		}
 	}
 
-	// Subscribe before anything else can happen: until then a SIGTERM, a
-	// SIGPIPE or a SIGSEGV sent with kill would end tend.
-	chld := make(chan os.Signal, 1)
-	sigs := make(chan os.Signal, forwardBuffer)
-	signals.Subscribe(chld, sigs)
-	signals.ShieldReserved(os.Getpid() == 1)
-
 	log := newLogger(o.Verbosity, cfg)
+	if v != nil {
+		hostname := ""
+		if cfg != nil {
+			hostname = cfg.Hostname
+		}
+		v.configure(hostname, log)
+	}
 	becomeReaper(o, log)
 	if o.ParentDeath != 0 {
 		if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(o.ParentDeath), 0, 0, 0); err != nil {
@@ -71,26 +118,37 @@ func Main(o cli.Options) int {
 	afterStart()
 
 	if cfg == nil {
-		code := runGuarded(func() int { return runWrapper(o, r, sigs, log) }, log)
+		code := runGuarded(func() int { return runWrapper(o, r, sigs, log, v) }, log)
 		terminateLeftovers(r, o.Grace, log)
 		return code
+	}
+	// In a VM the signals that end the machine are decided before the
+	// supervisor sees them (routeSupervisor applies the rewrite table).
+	supSigs, rewrite := (<-chan os.Signal)(sigs), o.Rewrite
+	if v != nil {
+		supSigs, rewrite = v.routeSupervisor(sigs, o.Rewrite), nil
 	}
 	sink := supervise.NewSink(os.Stdout, os.Stderr, cfg.LogFormat == "json")
 	sup := supervise.New(cfg, supervise.Options{
 		Launcher:  r,
 		Log:       log,
 		Sink:      sink,
-		Rewrite:   o.Rewrite,
+		Rewrite:   rewrite,
 		ExitRemap: o.ExitRemap,
 		KillGroup: o.KillGroup,
-		StartMain: mainStarter(r, o.Command),
+		StartMain: mainStarter(r, o.Command, v),
 		Panics:    guard.Panics(),
 		LoadConfig: func() (*config.Config, error) {
 			return config.Load(o.Config, os.LookupEnv)
 		},
 	})
-	stopControl := startControl(cfg, sup, log)
-	code := runGuarded(func() int { return sup.Run(sigs) }, log)
+	// tend ctl poweroff|reboot: for a VM's init only (nil elsewhere).
+	var power control.Power
+	if v != nil {
+		power = v.power
+	}
+	stopControl := startControl(cfg, sup, power, log)
+	code := runGuarded(func() int { return sup.Run(supSigs) }, log)
 	stopControl()
 	terminateLeftovers(r, sup.Remaining(), log)
 	if !sink.Wait(outputDrain) {
@@ -103,11 +161,11 @@ func Main(o cli.Options) int {
 // process is gone; the pipes are normally at EOF already.
 const outputDrain = time.Second
 
-func mainStarter(r *reaper.Reaper, argv []string) func() (int, <-chan reaper.Exit, error) {
+func mainStarter(r *reaper.Reaper, argv []string, v *vm) func() (int, <-chan reaper.Exit, error) {
 	if len(argv) == 0 {
 		return nil
 	}
-	return func() (int, <-chan reaper.Exit, error) { return startMain(r, argv) }
+	return func() (int, <-chan reaper.Exit, error) { return startMain(r, argv, v) }
 }
 
 // runGuarded turns a panic on the main goroutine into exit status 1; the

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"syscall"
+	"time"
 
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
@@ -15,25 +16,52 @@ import (
 )
 
 // runWrapper is tini's loop: start the main program, forward every signal
-// to it, and return its exit status once it ends.
-func runWrapper(o cli.Options, r *reaper.Reaper, sigs <-chan os.Signal, log *logrus.Logger) int {
-	pid, exited, err := startMain(r, o.Command)
+// to it, and return its exit status once it ends. In a VM (v not nil) the
+// signals that end the machine stop the program first: SIGTERM, then
+// SIGKILL to its group after vmStopTimeout.
+func runWrapper(o cli.Options, r *reaper.Reaper, sigs <-chan os.Signal, log *logrus.Logger, v *vm) int {
+	pid, exited, err := startMain(r, o.Command, v)
 	if err != nil {
 		log.Error(err)
 		return exitCodeOf(err)
 	}
 	log.Debugf("started %s as process %d", o.Command[0], pid)
+	mode := signals.Wrapper
+	power := make(chan bool, 4) // true for the first request
+	if v != nil {
+		mode |= signals.VM
+		v.setDeliver(func(_ signals.Action, first bool) {
+			select {
+			case power <- first:
+			default:
+			}
+		})
+	}
+	var kill <-chan time.Time
 	for {
 		select {
 		case s := <-sigs:
-			action, sig := signals.Route(signals.Wrapper, o.Rewrite, s.(syscall.Signal))
-			if action != signals.Forward {
+			action, sig := signals.Route(mode, o.Rewrite, s.(syscall.Signal))
+			switch action {
+			case signals.PowerOff, signals.Reboot:
+				v.request(action, "received "+signals.Name(sig))
+			case signals.Forward:
+				if err := r.Signal(pid, sig, o.KillGroup); err != nil {
+					log.Debugf("forwarding %s to %d: %v", signals.Name(sig), pid, err)
+				}
+			default:
 				log.Debugf("absorbed %s", signals.Name(s.(syscall.Signal)))
+			}
+		case first := <-power:
+			if first {
+				_ = r.Signal(pid, unix.SIGTERM, o.KillGroup)
+				kill = time.After(vmStopTimeout)
 				continue
 			}
-			if err := r.Signal(pid, sig, o.KillGroup); err != nil {
-				log.Debugf("forwarding %s to %d: %v", signals.Name(sig), pid, err)
-			}
+			_ = r.Signal(pid, unix.SIGKILL, true)
+		case <-kill:
+			log.Warnf("main program still running %s after SIGTERM: sending SIGKILL to its process group", vmStopTimeout)
+			_ = r.Signal(pid, unix.SIGKILL, true)
 		case e := <-exited:
 			log.Debugf("main program %d ended: %s", pid, e)
 			return RemapExit(e.Code(), o.ExitRemap)
@@ -44,17 +72,30 @@ func runWrapper(o cli.Options, r *reaper.Reaper, sigs <-chan os.Signal, log *log
 	}
 }
 
+// vmStopTimeout is how long a VM's main program (wrapper mode) gets between
+// SIGTERM and SIGKILL when the machine is to power off: the default
+// shutdown_timeout of supervisor mode.
+const vmStopTimeout = 9 * time.Second
+
 // startMain runs the main program in its own process group, handed the
 // terminal's foreground when stdin is a terminal so that job control in an
-// interactive shell works, as tini does.
-func startMain(r *reaper.Reaper, argv []string) (int, <-chan reaper.Exit, error) {
+// interactive shell works, as tini does. A VM's init has no controlling
+// terminal to share: there the program gets a session of its own with the
+// console as its controlling terminal, as sysvinit and busybox init give
+// their console shell.
+func startMain(r *reaper.Reaper, argv []string, v *vm) (int, <-chan reaper.Exit, error) {
 	cmd := reaper.Cmd{Args: argv, Env: os.Environ(), Files: []uintptr{0, 1, 2}}
 	if isTerminal(0) {
 		cmd.Sys = &syscall.SysProcAttr{Foreground: true, Ctty: 0}
+		console := v != nil && v.kernel
+		if console {
+			cmd.Sys = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+		}
 		pid, exited, err := r.Start(cmd)
 		// A terminal that is not tend's controlling terminal refuses
 		// TIOCSPGRP; tini ignores that too and carries on without it.
-		if !errors.Is(err, unix.ENOTTY) && !errors.Is(err, unix.ENXIO) {
+		// TIOCSCTTY refuses a terminal that another session holds.
+		if !errors.Is(err, unix.ENOTTY) && !errors.Is(err, unix.ENXIO) && !(console && errors.Is(err, unix.EPERM)) {
 			return pid, exited, err
 		}
 	}

@@ -55,7 +55,27 @@ const (
 	Absorb                 // drop it
 	Shutdown               // start the graceful shutdown
 	Reload                 // read the config again
+	PowerOff               // VM mode: graceful shutdown, then power the machine off
+	Reboot                 // VM mode: graceful shutdown, then reboot the machine
 )
+
+func (a Action) String() string {
+	switch a {
+	case Forward:
+		return "forward"
+	case Absorb:
+		return "absorb"
+	case Shutdown:
+		return "shutdown"
+	case Reload:
+		return "reload"
+	case PowerOff:
+		return "power-off"
+	case Reboot:
+		return "reboot"
+	}
+	return fmt.Sprintf("Action(%d)", int(a))
+}
 
 // Mode is how tend is running, which changes what some signals mean.
 type Mode int
@@ -64,6 +84,22 @@ const (
 	Wrapper    Mode = iota // one main program, tini-style
 	Supervisor             // services from a config file
 )
+
+// VM is added to Wrapper or Supervisor when tend is the init of a virtual
+// machine (SPEC section 9): there is nobody to exit to, so the signals that
+// end the machine power it off or reboot it instead.
+const VM Mode = 1 << 4
+
+func (m Mode) String() string {
+	base := "wrapper"
+	if m&^VM == Supervisor {
+		base = "supervisor"
+	}
+	if m&VM != 0 {
+		return "vm-" + base
+	}
+	return base
+}
 
 // Decide says what to do with sig, received from outside, in mode.
 func Decide(mode Mode, sig unix.Signal) Action {
@@ -80,6 +116,27 @@ func Decide(mode Mode, sig unix.Signal) Action {
 	case unix.SIGURG:
 		// Never subscribed (the runtime's); listed for completeness.
 		return Absorb
+	}
+	if mode&VM != 0 {
+		switch sig {
+		case unix.SIGTERM:
+			// `kill 1` inside the machine, or an agent of the host asking
+			// it to stop: there is no parent to hand an exit status to, so
+			// the graceful shutdown ends in a power-off.
+			return PowerOff
+		case unix.SIGPWR:
+			// The power-failure signal (sysvinit's powerfail, sent by UPS
+			// and hypervisor agents): shut down and power off.
+			return PowerOff
+		case unix.SIGINT:
+			// Ctrl-Alt-Del: once tend has disabled the kernel's own reboot
+			// on it (LINUX_REBOOT_CMD_CAD_OFF) the kernel sends SIGINT to
+			// init instead, and sysvinit's answer is a reboot.
+			return Reboot
+		}
+		// Everything else means what it means without a VM: SIGHUP still
+		// reloads a supervisor, other signals are forwarded.
+		mode &^= VM
 	}
 	if mode == Supervisor {
 		switch sig {

@@ -77,6 +77,17 @@ func TestRoute(t *testing.T) {
 		{Supervisor, unix.SIGTERM, Forward, unix.SIGQUIT},
 		{Supervisor, unix.SIGHUP, Absorb, unix.SIGHUP},
 		{Supervisor, unix.SIGWINCH, Forward, unix.SIGWINCH},
+		// VM mode: the rewrite table still comes first, then the VM meaning.
+		{Supervisor | VM, unix.SIGINT, Reboot, unix.SIGINT},
+		{Supervisor | VM, unix.SIGPWR, PowerOff, unix.SIGPWR},
+		{Supervisor | VM, unix.SIGTERM, Forward, unix.SIGQUIT},
+		{Supervisor | VM, unix.SIGHUP, Absorb, unix.SIGHUP},
+		{Supervisor | VM, unix.SIGUSR1, Forward, unix.SIGUSR2},
+		{Supervisor | VM, unix.SIGPIPE, Absorb, unix.SIGPIPE},
+		{Wrapper | VM, unix.SIGINT, Reboot, unix.SIGINT},
+		{Wrapper | VM, unix.SIGPWR, PowerOff, unix.SIGPWR},
+		{Wrapper | VM, unix.SIGCHLD, Absorb, unix.SIGCHLD},
+		{Wrapper | VM, unix.SIGWINCH, Forward, unix.SIGWINCH},
 	}
 	for _, c := range cases {
 		a, s := Route(c.mode, rw, c.in)
@@ -89,6 +100,48 @@ func TestRoute(t *testing.T) {
 	}
 	if a, _ := Route(Supervisor, nil, unix.SIGTERM); a != Shutdown {
 		t.Errorf("SIGTERM in supervisor mode = %v, want Shutdown", a)
+	}
+}
+
+func TestDecideVM(t *testing.T) {
+	cases := []struct {
+		mode Mode
+		in   unix.Signal
+		want Action
+	}{
+		{Supervisor | VM, unix.SIGTERM, PowerOff},
+		{Supervisor | VM, unix.SIGPWR, PowerOff},
+		{Supervisor | VM, unix.SIGINT, Reboot},
+		{Supervisor | VM, unix.SIGHUP, Reload},
+		{Supervisor | VM, unix.SIGQUIT, Forward},
+		{Supervisor | VM, unix.SIGCHLD, Absorb},
+		{Supervisor | VM, unix.SIGPIPE, Absorb},
+		{Supervisor | VM, unix.SIGURG, Absorb},
+		{Wrapper | VM, unix.SIGTERM, PowerOff},
+		{Wrapper | VM, unix.SIGPWR, PowerOff},
+		{Wrapper | VM, unix.SIGINT, Reboot},
+		// A wrapper has nothing to reload: SIGHUP goes to the program.
+		{Wrapper | VM, unix.SIGHUP, Forward},
+		{Wrapper | VM, 40, Forward},
+		// Without VM, SIGPWR is an ordinary signal.
+		{Supervisor, unix.SIGPWR, Forward},
+		{Wrapper, unix.SIGPWR, Forward},
+	}
+	for _, c := range cases {
+		if got := Decide(c.mode, c.in); got != c.want {
+			t.Errorf("Decide(%v, %s) = %v, want %v", c.mode, Name(c.in), got, c.want)
+		}
+		if got, sig := Route(c.mode, nil, c.in); got != c.want || sig != c.in {
+			t.Errorf("Route(%v, nil, %s) = %v, %s; want %v, %s", c.mode, Name(c.in), got, Name(sig), c.want, Name(c.in))
+		}
+	}
+}
+
+func TestModeString(t *testing.T) {
+	for m, want := range map[Mode]string{Wrapper: "wrapper", Supervisor: "supervisor", Wrapper | VM: "vm-wrapper", Supervisor | VM: "vm-supervisor"} {
+		if got := m.String(); got != want {
+			t.Errorf("Mode(%d).String() = %q, want %q", int(m), got, want)
+		}
 	}
 }
 
