@@ -4,8 +4,11 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tend-init/tend/guard"
 )
 
 // tuneRuntime keeps the runtime quiet while nothing happens, in code rather
@@ -14,14 +17,39 @@ import (
 // explicit runtime.GOMAXPROCS call would do it too, but it stops the world
 // and measurably slows start-up.)
 func tuneRuntime(wrapper bool) {
-	// With GOGC off the runtime never forces its two-minute GC; the
-	// memory limit starts a collection instead when the heap really grows.
-	debug.SetGCPercent(-1)
-	limit := int64(16 << 20)
+	floor := int64(16 << 20)
 	if !wrapper {
-		limit = 64 << 20
+		floor = 24 << 20
 	}
-	debug.SetMemoryLimit(limit)
+	followLiveHeap(floor)
+}
+
+// followLiveHeap replaces GOGC's proportional trigger with a memory limit of
+// twice the live heap (and at least floor), set again after every
+// collection. GOGC itself is off because the runtime forces a collection
+// every two minutes while it is on, waking an idle tend; a fixed limit
+// instead would let garbage pile up to it. The limit is moved by a
+// finalizer that re-arms itself each cycle: it runs after a collection,
+// never on a timer.
+func followLiveHeap(floor int64) {
+	debug.SetGCPercent(-1)
+	debug.SetMemoryLimit(floor)
+	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	var arm func()
+	arm = func() {
+		// 32 bytes keeps it out of the tiny allocator, whose blocks are
+		// shared and may never be freed.
+		runtime.SetFinalizer(new([32]byte), func(*[32]byte) {
+			defer guard.Recover("memory limit")
+			metrics.Read(sample)
+			if sample[0].Value.Kind() == metrics.KindUint64 {
+				live := int64(sample[0].Value.Uint64())
+				debug.SetMemoryLimit(max(floor, 2*live+4<<20))
+			}
+			arm()
+		})
+	}
+	arm()
 }
 
 // ensureEmptySigmask re-executes tend once with an empty signal mask when it

@@ -16,6 +16,11 @@ import (
 // MaxLine is the longest line written whole; a longer one is split.
 const MaxLine = 64 << 10
 
+// readChunk is each stream's read buffer. Small on purpose: 1,000 services
+// have 2,000 streams, mostly idle, each holding its buffer while it waits.
+// A longer line is gathered in the pump's partial buffer, up to MaxLine.
+const readChunk = 4 << 10
+
 // Sink writes services' output lines to tend's own stdout and stderr. A
 // line goes out in one write under one lock, so lines are never torn or
 // interleaved. Writes block when tend's reader is slow, which stops the
@@ -43,7 +48,7 @@ func (s *Sink) Pump(service, stream string, r *os.File) {
 	guard.Go("output of "+service, func() {
 		defer s.wg.Done()
 		defer r.Close()
-		p := pump{sink: s, service: service, stream: stream, buf: make([]byte, MaxLine)}
+		p := pump{sink: s, service: service, stream: stream, buf: make([]byte, readChunk)}
 		for {
 			n, err := r.Read(p.buf)
 			p.take(p.buf[:n])
@@ -85,6 +90,9 @@ func (p *pump) take(data []byte) {
 		p.partial = append(p.partial[:0], p.partial[MaxLine:]...)
 	}
 	p.flush()
+	if cap(p.partial) > 2*MaxLine {
+		p.partial = nil // a burst of long lines is over; give the memory back
+	}
 }
 
 // finish writes a last line that had no newline.
