@@ -90,7 +90,7 @@ func (p *pump) take(data []byte) {
 		p.partial = append(p.partial[:0], p.partial[MaxLine:]...)
 	}
 	p.flush()
-	if cap(p.partial) > 2*MaxLine {
+	if len(p.partial) == 0 && cap(p.partial) > 2*MaxLine {
 		p.partial = nil // a burst of long lines is over; give the memory back
 	}
 }
