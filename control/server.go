@@ -71,8 +71,13 @@ func Serve(ctx context.Context, path string, h *Handler, log *logrus.Logger) err
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	// A socket left by an earlier tend is stale: it is ours to replace.
+	// A socket that nobody answers on was left by an earlier tend: it is
+	// ours to replace. One that answers belongs to a tend still running.
 	if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSocket != 0 {
+		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+			c.Close()
+			return fmt.Errorf("another tend is listening on %s; set control_socket to another path", path)
+		}
 		os.Remove(path)
 	}
 	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})

@@ -3,10 +3,12 @@ package control
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"strings"
 	"testing"
 
@@ -209,4 +211,32 @@ func FuzzHandler(f *testing.F) {
 			t.Fatalf("%d for %q: %s", code, raw, body)
 		}
 	})
+}
+
+func TestServeKeepsALiveSocket(t *testing.T) {
+	path := t.TempDir() + "/tend.sock"
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	h := NewHandler(&fakeSupervisor{}, nil, quietLog())
+	if err := Serve(ctx, path, h, quietLog()); err != nil {
+		t.Fatal(err)
+	}
+	if err := Serve(ctx, path, h, quietLog()); err == nil || !strings.Contains(err.Error(), "another tend") {
+		t.Fatalf("a second tend took over a live socket: %v", err)
+	}
+	// A stale socket file (nobody listening) is replaced.
+	stale := t.TempDir() + "/stale.sock"
+	l, err := net.Listen("unix", stale)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.(*net.UnixListener).SetUnlinkOnClose(false)
+	l.Close()
+	if err := Serve(ctx, stale, h, quietLog()); err != nil {
+		t.Fatalf("a stale socket was not replaced: %v", err)
+	}
+	c := &client{socket: stale, out: io.Discard, errw: io.Discard}
+	if code, _, err := c.do("GET", "/v1/services", nil); err != nil || code != 200 {
+		t.Fatalf("after replacing the stale socket: %d %v", code, err)
+	}
 }
