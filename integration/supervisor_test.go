@@ -513,3 +513,72 @@ func vmKiB(t *testing.T, pid int, field string) int {
 	t.Fatalf("no %s in /proc/%d/status", field, pid)
 	return 0
 }
+
+func TestSignalsReachServicesOrMain(t *testing.T) {
+	needRoot(t)
+	trap := `trap 'echo got USR1' USR1; trap 'echo got INT; exit 0' INT; trap 'echo got TERM; exit 0' TERM; echo up; while :; do sleep 0.05; done`
+	cfg := writeConfig(t, fmt.Sprintf(`
+[services.a]
+command = ["sh", "-c", %[1]q]
+[services.b]
+command = ["sh", "-c", %[1]q]
+`, trap))
+	// No main program: a forwarded signal goes to every running service.
+	s := run{pid1: true, args: []string{"--config", cfg}}.start(t)
+	s.waitOutput(t, "a | up", 10*time.Second)
+	s.waitOutput(t, "b | up", 10*time.Second)
+	pid := s.tendPid(t, true)
+	syscall.Kill(pid, syscall.SIGUSR1)
+	s.waitOutput(t, "a | got USR1", 5*time.Second)
+	s.waitOutput(t, "b | got USR1", 5*time.Second)
+	syscall.Kill(pid, syscall.SIGTERM)
+	if res := s.wait(t, 10*time.Second); res.code != 0 {
+		t.Fatalf("exit %d", res.code)
+	}
+
+	// With a main program, it gets forwarded signals, and at shutdown the
+	// signal that came in (SIGINT here), before any service is stopped.
+	s = run{pid1: true, args: []string{"--config", cfg, "--", "sh", "-c", "echo main up; " + trap}}.start(t)
+	s.waitOutput(t, "main up", 10*time.Second)
+	pid = s.tendPid(t, true)
+	syscall.Kill(pid, syscall.SIGUSR1)
+	s.waitOutput(t, "got USR1", 5*time.Second)
+	syscall.Kill(pid, syscall.SIGINT)
+	res := s.wait(t, 10*time.Second)
+	if strings.Contains(res.stdout, "a | got USR1") || strings.Contains(res.stdout, "b | got USR1") {
+		t.Fatalf("services got the signal meant for the main program:\n%s", res.stdout)
+	}
+	lines := strings.Split(res.stdout, "\n")
+	mainInt, firstServiceStop := -1, -1
+	for i, l := range lines {
+		if l == "got INT" && mainInt < 0 {
+			mainInt = i
+		}
+		if (l == "a | got TERM" || l == "b | got TERM") && firstServiceStop < 0 {
+			firstServiceStop = i
+		}
+	}
+	if mainInt < 0 || firstServiceStop < mainInt {
+		t.Fatalf("want the main program to get SIGINT before services get SIGTERM:\n%s", res.stdout)
+	}
+}
+
+func TestShutdownTimeoutBoundsShutdown(t *testing.T) {
+	needRoot(t)
+	// The service ignores SIGTERM and has a long stop_timeout; the whole
+	// shutdown must still end at shutdown_timeout.
+	cfg := writeConfig(t, `
+shutdown_timeout = "1s"
+[services.deaf]
+command = ["sh", "-c", "trap '' TERM; echo up; while :; do sleep 0.05; done"]
+stop_timeout = "60s"
+`)
+	s := run{pid1: true, args: []string{"--config", cfg}}.start(t)
+	s.waitOutput(t, "deaf | up", 10*time.Second)
+	start := time.Now()
+	syscall.Kill(s.tendPid(t, true), syscall.SIGTERM)
+	res := s.wait(t, 20*time.Second)
+	if took := time.Since(start); took > 10*time.Second || !strings.Contains(res.stderr, "shutdown_timeout 1s expired") {
+		t.Fatalf("shutdown took %s\n%s", took, res.stderr)
+	}
+}
