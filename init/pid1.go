@@ -107,11 +107,11 @@ func run(o cli.Options, v *vm) int {
 		}
 	}
 
-	r := reaper.New(func(e reaper.Exit) {
-		if o.WarnOrphans {
-			log.Warnf("reaped zombie process %d (%s)", e.Pid, e)
-		}
-	})
+	var onOrphan func(reaper.Exit) // nil: the reaper keeps no record of orphans
+	if o.WarnOrphans {
+		onOrphan = func(e reaper.Exit) { log.Warnf("reaped zombie process %d (%s)", e.Pid, e) }
+	}
+	r := reaper.New(onOrphan)
 	stopReaper := make(chan struct{})
 	defer close(stopReaper)
 	guard.Go("reaper", func() { r.Run(chld, stopReaper) })

@@ -112,7 +112,7 @@ func (r *Reaper) Reap() (noChildren bool) {
 		if ch, ok := r.owners[pid]; ok {
 			delete(r.owners, pid)
 			ch <- e // buffered, never blocks
-		} else {
+		} else if r.onOrphan != nil {
 			orphans = append(orphans, e)
 		}
 	}
