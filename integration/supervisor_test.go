@@ -36,16 +36,6 @@ func transitions(stderr string) []string {
 	return out
 }
 
-func count(list []string, item string) int {
-	n := 0
-	for _, s := range list {
-		if s == item {
-			n++
-		}
-	}
-	return n
-}
-
 func TestRestartPolicies(t *testing.T) {
 	needRoot(t)
 	cases := []struct {

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"sort"
 	"sync"
 	"syscall"
 	"time"
@@ -56,13 +55,11 @@ type Supervisor struct {
 	now      func() time.Time
 
 	main        *mainProgram
-	mainCode    int  // the main program's status, once it exited
 	mainDone    bool // the main program ran and exited
 	mainFailed  bool // the main program could not be started
 	readyTimer  *time.Timer
 	shutdown    bool
 	shutdownAt  time.Time
-	killedAll   bool
 	deadline    *time.Timer
 	exitCode    int
 	exitDecided bool
@@ -447,7 +444,6 @@ func (s *Supervisor) advanceShutdown() {
 }
 
 func (s *Supervisor) killAll() {
-	s.killedAll = true
 	if s.main != nil {
 		_ = s.opt.Launcher.Signal(s.main.pid, unix.SIGKILL, true)
 	}
@@ -727,16 +723,6 @@ func round(d time.Duration) time.Duration {
 		return d.Round(10 * time.Millisecond)
 	}
 	return d.Round(time.Millisecond)
-}
-
-// names lists the services by name, for stable output.
-func (s *Supervisor) names() []string {
-	names := make([]string, 0, len(s.services))
-	for name := range s.services {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	return names
 }
 
 // inbox is an unbounded queue: posting never blocks, so timers, exits and
