@@ -399,3 +399,26 @@ command = [%q, "trap-term", %q]
 		})
 	}
 }
+
+func TestParentDeathSignal(t *testing.T) {
+	needRoot(t)
+	file := filepath.Join(t.TempDir(), "got")
+	// tend's parent (this sh) exits after half a second: tend is sent
+	// SIGUSR1 (-p), which it forwards like any signal, and the program
+	// ends on it.
+	script := fmt.Sprintf("%s -p SIGUSR1 -- %s waitsig %s 10 & sleep 0.5", tendBin, progBin, file)
+	if out, err := exec.Command("sh", "-c", script).CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if b, _ := os.ReadFile(file); string(b) == "10\n" {
+			return
+		}
+		if time.Now().After(deadline) {
+			b, _ := os.ReadFile(file)
+			t.Fatalf("the program never got the parent-death signal: %q", b)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
