@@ -1,4 +1,4 @@
-// Command driver runs the tend vs supervisord benchmark; bench/supervisor/run.sh
+// Command driver runs the tend vs supervisord vs s6 benchmark; bench/supervisor/run.sh
 // builds it with the svc helper and calls it. It is a benchmark tool, not part
 // of tend, so it may use os/exec. Markdown goes to stdout, progress to stderr.
 //
@@ -31,6 +31,8 @@ var (
 	tendBin      = mustEnv("TEND")
 	supervisordB = mustEnv("SUPERVISORD")
 	svcBin       = mustEnv("SVC")
+	s6Svscan     = mustEnv("S6_SVSCAN")
+	s6Svscanctl  = filepath.Join(filepath.Dir(s6Svscan), "s6-svscanctl")
 
 	idleSeconds     = envInt("IDLE_SECONDS", 60)
 	restarts        = envInt("RESTARTS", 1000)
@@ -82,7 +84,7 @@ func monoNs() int64 {
 }
 
 // ---------------------------------------------------------------------------
-// The two supervisors.
+// The three supervisors.
 
 type kind struct {
 	name string
@@ -90,11 +92,15 @@ type kind struct {
 	// returns the supervisor's argv. restart selects the zero-delay restart
 	// config (the service exits at once) over the idle one (it pauses).
 	conf func(tag, mode, stamps string, n int, restart bool) []string
+	// multi: the supervisor is a tree of its own processes (s6: s6-svscan
+	// and one s6-supervise per service), not one process; its services
+	// are then grandchildren, and its graceful stop is s6-svscanctl -t.
+	multi bool
 }
 
 func svcName(i int) string { return fmt.Sprintf("s%04d", i) }
 
-var tend = kind{"tend", func(tag, mode, stamps string, n int, restart bool) []string {
+var tend = kind{name: "tend", conf: func(tag, mode, stamps string, n int, restart bool) []string {
 	var b strings.Builder
 	// warn: no per-transition log lines, as supervisord's loglevel=warn.
 	b.WriteString("log_level = \"warn\"\ncontrol_socket = \"\"\n")
@@ -111,7 +117,7 @@ var tend = kind{"tend", func(tag, mode, stamps string, n int, restart bool) []st
 	return []string{tendBin, "--config", path}
 }}
 
-var supervisord = kind{"supervisord", func(tag, mode, stamps string, n int, restart bool) []string {
+var supervisord = kind{name: "supervisord", conf: func(tag, mode, stamps string, n int, restart bool) []string {
 	var b strings.Builder
 	// supervisord holds 3 fds per child (two pipes, the log file) and
 	// raises RLIMIT_NOFILE to minfds if it is lower. minfds stays at its
@@ -136,6 +142,22 @@ var supervisord = kind{"supervisord", func(tag, mode, stamps string, n int, rest
 	return []string{supervisordB, "-n", "-c", path}
 }}
 
+// s6 gets one service directory per service, with a run script that execs
+// the same svc command line. s6-svscan's -c (most services it will supervise)
+// defaults to 500 in s6 2.11; it gets at least n.
+var s6 = kind{name: "s6", multi: true, conf: func(tag, mode, stamps string, n int, restart bool) []string {
+	scan := filepath.Join(dir, tag+".scan")
+	must(os.RemoveAll(scan))
+	must(os.Mkdir(scan, 0o755))
+	run := fmt.Sprintf("#!/bin/sh\nexec %s %s %s\n", svcBin, mode, stamps)
+	for i := 0; i < n; i++ {
+		sd := filepath.Join(scan, svcName(i))
+		must(os.Mkdir(sd, 0o755))
+		must(os.WriteFile(filepath.Join(sd, "run"), []byte(run), 0o755))
+	}
+	return []string{s6Svscan, "-c", strconv.Itoa(max(n, 500)), scan}
+}}
+
 func must(err error) {
 	if err != nil {
 		logf("driver: %v", err)
@@ -149,6 +171,8 @@ func must(err error) {
 
 type proc struct {
 	name string
+	k    kind
+	scan string // s6: the scan directory (the last argument)
 	cmd  *exec.Cmd
 	done chan struct{}
 	t0   int64 // CLOCK_MONOTONIC just before the fork
@@ -160,7 +184,7 @@ var (
 	stopping bool // set by cleanupAll: nothing new may start
 )
 
-func start(name, tag string, argv []string) *proc {
+func start(k kind, tag string, argv []string) *proc {
 	out, err := os.Create(filepath.Join(dir, tag+".out"))
 	must(err)
 	cmd := exec.Command(argv[0], argv[1:]...)
@@ -168,7 +192,10 @@ func start(name, tag string, argv []string) *proc {
 	// Own process group, so a Ctrl-C at the terminal reaches only the
 	// driver, which then stops the supervisors in order.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	p := &proc{name: name, cmd: cmd, done: make(chan struct{})}
+	p := &proc{name: k.name, k: k, cmd: cmd, done: make(chan struct{})}
+	if k.multi {
+		p.scan = argv[len(argv)-1]
+	}
 	liveMu.Lock()
 	defer liveMu.Unlock()
 	if stopping {
@@ -193,30 +220,79 @@ func (p *proc) exited() bool {
 	}
 }
 
-// stop asks for a graceful shutdown (both stop their services on SIGTERM),
-// then kills the supervisor's group; stray services are killed afterwards by
-// killStrays. It returns how long the graceful part took.
+// stop asks for a graceful shutdown, then kills the supervisor's group; stray
+// services are killed afterwards by killStrays. It returns how long the
+// graceful part took. tend and supervisord stop their services on SIGTERM and
+// exit once they are gone, so their stop ends when they exit. s6 is stopped
+// with s6-svscanctl -t, and its stop ends when s6-svscan has exited and all
+// its s6-supervise and service processes are gone (polled every 2 ms).
 func (p *proc) stop(grace time.Duration) (time.Duration, bool) {
+	var tree []int
+	if p.k.multi {
+		tree = descendants(p.pid())
+	}
 	t := time.Now()
-	p.cmd.Process.Signal(syscall.SIGTERM)
+	if p.k.multi {
+		if out, err := exec.Command(s6Svscanctl, "-t", p.scan).CombinedOutput(); err != nil {
+			logf("%s: s6-svscanctl -t: %v %s", p.name, err, out)
+		}
+	} else {
+		p.cmd.Process.Signal(syscall.SIGTERM)
+	}
 	graceful := true
+	deadline := time.After(grace)
 	select {
 	case <-p.done:
-	case <-time.After(grace):
+		for len(tree) > 0 {
+			if tree = alive(tree); len(tree) == 0 {
+				break
+			}
+			select {
+			case <-deadline:
+				graceful = false
+				logf("%s: %d of its processes still running %v after the stop request: SIGKILL", p.name, len(tree), grace)
+				for _, pid := range tree {
+					syscall.Kill(pid, syscall.SIGKILL)
+				}
+				tree = nil
+			case <-time.After(2 * time.Millisecond):
+			}
+		}
+	case <-deadline:
 		graceful = false
-		logf("%s (pid %d) still running %v after SIGTERM: SIGKILL", p.name, p.pid(), grace)
+		logf("%s (pid %d) still running %v after the stop request: SIGKILL", p.name, p.pid(), grace)
 		syscall.Kill(-p.pid(), syscall.SIGKILL)
 		<-p.done
+	}
+	d := time.Since(t)
+	if p.k.multi {
+		// s6-supervise stays in s6-svscan's process group (services get
+		// their own sessions); none should be left, but make sure.
+		syscall.Kill(-p.pid(), syscall.SIGKILL)
 	}
 	liveMu.Lock()
 	delete(live, p)
 	liveMu.Unlock()
-	return time.Since(t), graceful
+	return d, graceful
+}
+
+// alive returns the pids in ps that still run (not gone, not zombies),
+// stopping at the first live one: the caller only polls until none is left.
+func alive(ps []int) []int {
+	for i, pid := range ps {
+		f := statFields(fmt.Sprintf("/proc/%d/stat", pid))
+		if len(f) > 0 && f[0] != "Z" && f[0] != "X" {
+			return ps[i:]
+		}
+	}
+	return nil
 }
 
 // killStrays SIGKILLs, by PID, every process running our svc binary (nothing
-// else runs it), and waits up to 5 s for them to be reaped by whoever adopted
-// them. Returns how many it killed.
+// else runs it) and every process whose working directory is in the run's temp
+// dir (s6-supervise and the services it starts: their argv holds only the
+// service's name), and waits up to 5 s for the svc processes to be reaped by
+// whoever adopted them. Returns how many svc processes it killed.
 func killStrays() int {
 	n := 0
 	for i := 0; i < 50; i++ {
@@ -226,6 +302,8 @@ func killStrays() int {
 			if exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); exe == svcBin {
 				syscall.Kill(pid, syscall.SIGKILL)
 				found++
+			} else if cwd, _ := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid)); strings.HasPrefix(cwd, dir+"/") {
+				syscall.Kill(pid, syscall.SIGKILL) // s6-supervise: not counted
 			}
 		}
 		if i == 0 {
@@ -300,6 +378,47 @@ func statFields(path string) []string {
 	return strings.Fields(string(b[i+1:]))
 }
 
+// descendants returns the live (not zombie) processes below pid.
+func descendants(pid int) []int {
+	parent := map[int]int{}
+	for _, p := range pids() {
+		f := statFields(fmt.Sprintf("/proc/%d/stat", p))
+		if len(f) < 2 || f[0] == "Z" || f[0] == "X" {
+			continue
+		}
+		parent[p], _ = strconv.Atoi(f[1])
+	}
+	var out []int
+	for p := range parent {
+		for q, hops := parent[p], 0; q > 1 && hops < 64; q, hops = parent[q], hops+1 {
+			if q == pid {
+				out = append(out, p)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// supervisorPids returns the supervisor's own processes: p itself, and for
+// s6 also its s6-supervise children.
+func supervisorPids(p *proc) []int {
+	out := []int{p.pid()}
+	if !p.k.multi {
+		return out
+	}
+	for _, q := range pids() {
+		f := statFields(fmt.Sprintf("/proc/%d/stat", q))
+		if len(f) < 2 || f[1] != strconv.Itoa(p.pid()) {
+			continue
+		}
+		if b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", q)); strings.TrimSpace(string(b)) == "s6-supervise" {
+			out = append(out, q)
+		}
+	}
+	return out
+}
+
 // svcDescendants counts live (not zombie) svc processes below pid.
 func svcDescendants(pid int) int {
 	parent := map[int]int{}
@@ -328,6 +447,7 @@ func svcDescendants(pid int) int {
 
 type usage struct {
 	rssKB, hwmKB int64
+	pssKB        int64 // /proc/PID/smaps_rollup: shared pages split among their users
 	ticks        int64 // utime+stime, whole process, all threads, dead ones too
 	schedNs      int64 // sum of /proc/PID/task/*/schedstat run time: ns resolution
 }
@@ -348,6 +468,13 @@ func sample(pid int) (u usage, err error) {
 			}
 		}
 	}
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid)); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(line); len(f) >= 2 && f[0] == "Pss:" {
+				u.pssKB, _ = strconv.ParseInt(f[1], 10, 64)
+			}
+		}
+	}
 	f := statFields(fmt.Sprintf("/proc/%d/stat", pid))
 	if len(f) < 13 {
 		return u, errors.New("short /proc/PID/stat")
@@ -365,6 +492,27 @@ func sample(pid int) (u usage, err error) {
 		}
 	}
 	return u, nil
+}
+
+// sampleAll sums sample over ps (the sum's VmHWM is the sum of each one's).
+// It also returns the first one's own usage, and how many it could read.
+func sampleAll(ps []int) (sum, first usage, n int) {
+	for i, pid := range ps {
+		u, err := sample(pid)
+		if err != nil {
+			continue
+		}
+		if i == 0 {
+			first = u
+		}
+		sum.rssKB += u.rssKB
+		sum.hwmKB += u.hwmKB
+		sum.pssKB += u.pssKB
+		sum.ticks += u.ticks
+		sum.schedNs += u.schedNs
+		n++
+	}
+	return sum, first, n
 }
 
 // ---------------------------------------------------------------------------
@@ -421,7 +569,7 @@ func restartTest(k kind) restartResult {
 	argv := k.conf(tag, "exit", stamps, 1, true)
 	want := restartWarmup + restarts + 1
 	logf("%s: restart latency, %d restarts after %d warmup (at most %ds)", k.name, restarts, restartWarmup, restartMaxSecs)
-	p := start(k.name, tag, argv)
+	p := start(k, tag, argv)
 	deadline := time.Now().Add(time.Duration(restartMaxSecs) * time.Second)
 	for countStarts(stamps) < want && time.Now().Before(deadline) && !p.exited() {
 		time.Sleep(20 * time.Millisecond)
@@ -506,8 +654,11 @@ type manyResult struct {
 	spawnMs    float64
 	running    int // svc descendants once all stamps were in
 	err        string
-	before     usage
-	after      usage
+	sup        []int // the supervisor's own processes, as at the start of the idle window
+	before     usage // summed over sup
+	after      usage // summed over sup
+	top        usage // the supervisor's top process alone (s6: s6-svscan), at the end
+	nAfter     int   // how many of sup were still there at the end
 	runningEnd int
 	startsEnd  int
 	stopTime   time.Duration
@@ -548,10 +699,14 @@ func spawnTest(k kind) *manyResult {
 	stamps := filepath.Join(dir, tag+".stamps")
 	os.Remove(stamps)
 	argv := k.conf(tag, "pause", stamps, services, false)
-	waitPIDHeadroom(services + 200)
+	need := services + 200
+	if k.multi {
+		need += services // one s6-supervise per service
+	}
+	waitPIDHeadroom(need)
 	logf("%s: starting %d services", k.name, services)
 	r := &manyResult{}
-	p := start(k.name, tag, argv)
+	p := start(k, tag, argv)
 	r.p = p
 	deadline := time.Now().Add(time.Duration(spawnTimeoutSec) * time.Second)
 	for countStarts(stamps) < services && time.Now().Before(deadline) && !p.exited() {
@@ -592,7 +747,7 @@ func main() {
 		os.Exit(130)
 	}()
 
-	kinds := []kind{tend, supervisord}
+	kinds := []kind{tend, supervisord, s6}
 
 	// 1. One at a time: each has the machine to itself.
 	rr := map[string]restartResult{}
@@ -610,16 +765,17 @@ func main() {
 		mr[k.name] = spawnTest(k)
 	}
 
-	// 3+4. Both idle windows at once: an idle supervisor sleeping in the
+	// 3+4. All idle windows at once: an idle supervisor sleeping in the
 	// kernel is not charged for work done by another process.
-	time.Sleep(2 * time.Second) // let both settle (GC after the spawn burst, lazy logs)
+	time.Sleep(2 * time.Second) // let them settle (GC after the spawn burst, lazy logs)
 	for _, k := range kinds {
 		r := mr[k.name]
 		if r.err == "" {
-			r.before, _ = sample(r.p.pid())
+			r.sup = supervisorPids(r.p)
+			r.before, _, _ = sampleAll(r.sup)
 		}
 	}
-	logf("idle window: %d s, both supervisors at once", idleSeconds)
+	logf("idle window: %d s, all supervisors at once", idleSeconds)
 	time.Sleep(time.Duration(idleSeconds) * time.Second)
 	for _, k := range kinds {
 		r := mr[k.name]
@@ -630,15 +786,15 @@ func main() {
 			r.err = fmt.Sprintf("%s exited during the idle window", k.name)
 			continue
 		}
-		r.after, _ = sample(r.p.pid())
+		r.after, r.top, r.nAfter = sampleAll(r.sup)
 		r.runningEnd = svcDescendants(r.p.pid())
 		r.startsEnd = countStarts(filepath.Join(dir, k.name+"-many.stamps"))
-		logf("%s: idle: %d ticks, %.2f ms schedstat; VmRSS %d → %d kB, VmHWM %d kB; %d svc running, %d starts in all",
-			k.name, r.after.ticks-r.before.ticks, float64(r.after.schedNs-r.before.schedNs)/1e6,
-			r.before.rssKB, r.after.rssKB, r.after.hwmKB, r.runningEnd, r.startsEnd)
+		logf("%s: idle (%d of %d supervisor processes): %d ticks, %.2f ms schedstat; VmRSS %d → %d kB, VmHWM %d kB, Pss %d kB; top process VmRSS %d kB; %d svc running, %d starts in all",
+			k.name, r.nAfter, len(r.sup), r.after.ticks-r.before.ticks, float64(r.after.schedNs-r.before.schedNs)/1e6,
+			r.before.rssKB, r.after.rssKB, r.after.hwmKB, r.after.pssKB, r.top.rssKB, r.runningEnd, r.startsEnd)
 	}
 
-	// Both stop at once; the time each takes is reported on the side.
+	// All stop at once; the time each takes is reported on the side.
 	var wg sync.WaitGroup
 	for _, k := range kinds {
 		r := mr[k.name]
@@ -695,11 +851,13 @@ func printTable(rr map[string]restartResult, mr map[string]*manyResult) {
 			return float64(len(rr[n].gapsMs)), len(rr[n].gapsMs) > 0
 		}, "%.0f"},
 		{fmt.Sprintf("time to %d services running (ms)", services), "", many(func(r *manyResult) float64 { return r.spawnMs }), "%.1f"},
-		{fmt.Sprintf("VmRSS with %d services (MiB)", services), "≤ 40", many(func(r *manyResult) float64 { return float64(r.after.rssKB) / 1024 }), "%.1f"},
-		{fmt.Sprintf("VmHWM with %d services (MiB)", services), "≤ 40", many(func(r *manyResult) float64 { return float64(r.after.hwmKB) / 1024 }), "%.1f"},
-		{fmt.Sprintf("CPU time idle %d s, utime+stime (ms)", idleSeconds), fmt.Sprintf("≤ %s", fmtNum(10*float64(idleSeconds)/60, "%.0f")),
+		{fmt.Sprintf("VmRSS with %d services (MiB; s6: sum)", services), "≤ 40", many(func(r *manyResult) float64 { return float64(r.after.rssKB) / 1024 }), "%.1f"},
+		{fmt.Sprintf("VmHWM with %d services (MiB; s6: sum)", services), "≤ 40", many(func(r *manyResult) float64 { return float64(r.after.hwmKB) / 1024 }), "%.1f"},
+		{fmt.Sprintf("PSS with %d services (MiB; s6: sum)", services), "", many(func(r *manyResult) float64 { return float64(r.after.pssKB) / 1024 }), "%.1f"},
+		{"VmRSS of the top process alone (MiB; s6: s6-svscan)", "", many(func(r *manyResult) float64 { return float64(r.top.rssKB) / 1024 }), "%.1f"},
+		{fmt.Sprintf("CPU time idle %d s, utime+stime (ms; s6: sum)", idleSeconds), fmt.Sprintf("≤ %s", fmtNum(10*float64(idleSeconds)/60, "%.0f")),
 			many(func(r *manyResult) float64 { return float64(r.after.ticks-r.before.ticks) * tickMs }), "%.0f"},
-		{fmt.Sprintf("CPU time idle %d s, schedstat (ms)", idleSeconds), "",
+		{fmt.Sprintf("CPU time idle %d s, schedstat (ms; s6: sum)", idleSeconds), "",
 			many(func(r *manyResult) float64 { return float64(r.after.schedNs-r.before.schedNs) / 1e6 }), "%.2f"},
 		{fmt.Sprintf("graceful stop of %d services (ms)", services), "", func(n string) (float64, bool) {
 			r := mr[n]
@@ -709,27 +867,31 @@ func printTable(rr map[string]restartResult, mr map[string]*manyResult) {
 			return float64(r.stopTime) / 1e6, true
 		}, "%.0f"},
 	}
-	fmt.Println("| metric | tend | supervisord | tend / supervisord | tend target |")
-	fmt.Println("|---|---:|---:|---:|---|")
+	fmt.Println("| metric | tend | supervisord | s6 | tend / supervisord | tend / s6 | tend target |")
+	fmt.Println("|---|---:|---:|---:|---:|---:|---|")
 	for _, r := range rows {
 		a, aok := r.val("tend")
 		b, bok := r.val("supervisord")
+		c, cok := r.val("s6")
 		cell := func(v float64, ok bool) string {
 			if !ok {
 				return "n/a"
 			}
 			return fmtNum(v, r.format)
 		}
-		ratio := "n/a"
-		switch {
-		case r.metric == "restarts measured":
-			ratio = "—"
-		case aok && bok && b != 0:
-			ratio = fmtRatio(a / b)
-		case aok && bok && a == 0 && b == 0:
-			ratio = "—"
+		ratio := func(b float64, bok bool) string {
+			switch {
+			case r.metric == "restarts measured":
+				return "—"
+			case aok && bok && b != 0:
+				return fmtRatio(a / b)
+			case aok && bok && a == 0 && b == 0:
+				return "—"
+			}
+			return "n/a"
 		}
-		fmt.Printf("| %s | %s | %s | %s | %s |\n", r.metric, cell(a, aok), cell(b, bok), ratio, r.target)
+		fmt.Printf("| %s | %s | %s | %s | %s | %s | %s |\n", r.metric, cell(a, aok), cell(b, bok), cell(c, cok),
+			ratio(b, bok), ratio(c, cok), r.target)
 	}
 	if f, ok := rr["floor"]; ok {
 		if f.err != "" {
@@ -739,7 +901,7 @@ func printTable(rr map[string]restartResult, mr map[string]*manyResult) {
 				" p50 %.3f ms, p99 %.3f ms over %d restarts.\n", pct(f.gapsMs, 50), pct(f.gapsMs, 99), len(f.gapsMs))
 		}
 	}
-	for _, n := range []string{"tend", "supervisord"} {
+	for _, n := range []string{"tend", "supervisord", "s6"} {
 		if e := rr[n].err; e != "" {
 			fmt.Printf("\n%s restart test: %s\n", n, e)
 		}
@@ -747,7 +909,10 @@ func printTable(rr map[string]restartResult, mr map[string]*manyResult) {
 			fmt.Printf("\n%s %d-service test: %s\n", n, services, r.err)
 		}
 		if r := mr[n]; r != nil && r.p != nil && r.p.exited() && !r.stopClean {
-			fmt.Printf("\n%s had not stopped %d services %v after SIGTERM: SIGKILLed.\n", n, services, stopGrace)
+			fmt.Printf("\n%s had not stopped %d services %v after the stop request: SIGKILLed.\n", n, services, stopGrace)
+		}
+		if r := mr[n]; r != nil && r.err == "" && r.nAfter != len(r.sup) {
+			fmt.Printf("\n%s: %d supervisor processes at the start of the idle window, %d at its end\n", n, len(r.sup), r.nAfter)
 		}
 		if r := mr[n]; r != nil && r.err == "" && (r.running != services || r.runningEnd != services || r.startsEnd != services) {
 			fmt.Printf("\n%s: %d svc processes after the spawn, %d at the end of the idle window, %d starts in all (expected %d each)\n",
