@@ -23,7 +23,7 @@ func runWrapper(o cli.Options, r *reaper.Reaper, sigs <-chan os.Signal, log *log
 	pid, exited, err := startMain(r, o.Command, v)
 	if err != nil {
 		log.Error(err)
-		return exitCodeOf(err)
+		return reaper.ExitCode(err)
 	}
 	log.Debugf("started %s as process %d", o.Command[0], pid)
 	mode := signals.Wrapper
@@ -106,14 +106,6 @@ func startMain(r *reaper.Reaper, argv []string, v *vm) (int, <-chan reaper.Exit,
 func isTerminal(fd int) bool {
 	_, err := unix.IoctlGetTermios(fd, unix.TCGETS)
 	return err == nil
-}
-
-func exitCodeOf(err error) int {
-	var se *reaper.StartError
-	if errors.As(err, &se) {
-		return se.Code
-	}
-	return 1
 }
 
 // RemapExit applies -e: the listed codes are reported as 0.

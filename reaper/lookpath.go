@@ -38,6 +38,16 @@ func (e *StartError) Error() string {
 
 func (e *StartError) Unwrap() error { return e.Err }
 
+// ExitCode is the status a shell would report for a failed start: 126 or
+// 127 for a StartError, 1 for anything else.
+func ExitCode(err error) int {
+	var se *StartError
+	if errors.As(err, &se) {
+		return se.Code
+	}
+	return 1
+}
+
 // LookPath resolves name the way execvp does: a name with a slash is used as
 // is, anything else is searched in PATH from env. A file that exists but is
 // not executable is remembered, so that "permission denied" (126) wins over

@@ -368,12 +368,7 @@ func (s *Supervisor) startMain() {
 	if err != nil {
 		s.log.Error(err)
 		s.mainFailed = true
-		code := 1
-		var se *reaper.StartError
-		if errors.As(err, &se) {
-			code = se.Code
-		}
-		s.exitCode, s.exitDecided = code, true
+		s.exitCode, s.exitDecided = reaper.ExitCode(err), true
 		s.beginShutdown(unix.SIGTERM, "main program could not start")
 		return
 	}
@@ -484,11 +479,7 @@ func (s *Supervisor) start(svc *service, why string) {
 	if err != nil {
 		// The run fails at once; the restart policy decides the rest.
 		files.closeParentEnds()
-		code := 1
-		var se *reaper.StartError
-		if errors.As(err, &se) {
-			code = se.Code
-		}
+		code := reaper.ExitCode(err)
 		svc.logger(s.log).Errorf("cannot start: %v", err)
 		svc.state = Running // so that the exit below is judged as a run's end
 		s.onExit(svc, 0, reaper.Exit{Status: unix.WaitStatus(code << 8), At: s.now()})
