@@ -3,6 +3,7 @@ package supervise
 import (
 	"io"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -18,10 +19,11 @@ import (
 // fakeLauncher stands in for the reaper: processes are channels, and a
 // stop signal ends them at once.
 type fakeLauncher struct {
-	mu     sync.Mutex
-	next   int
-	live   map[int]chan reaper.Exit
-	starts []time.Time
+	mu       sync.Mutex
+	next     int
+	live     map[int]chan reaper.Exit
+	starts   []time.Time
+	signaled []int // pids, in the order they were signalled
 }
 
 func newFake() *fakeLauncher { return &fakeLauncher{next: 100, live: map[int]chan reaper.Exit{}} }
@@ -37,6 +39,9 @@ func (f *fakeLauncher) Start(reaper.Cmd) (int, <-chan reaper.Exit, error) {
 }
 
 func (f *fakeLauncher) Signal(pid int, sig unix.Signal, group bool) error {
+	f.mu.Lock()
+	f.signaled = append(f.signaled, pid)
+	f.mu.Unlock()
 	f.exit(pid, unix.WaitStatus(sig))
 	return nil
 }
@@ -252,22 +257,24 @@ func TestRestartSettingsApplyFromNextExit(t *testing.T) {
 
 func TestShutdownStopsInReverseLevels(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		a, b := testService("a"), testService("b")
+		a, b, c := testService("a"), testService("b"), testService("c")
 		b.DependsOn = []string{"a"}
-		h := startHarness(t, a, b)
-		if h.state("a") != Running || h.state("b") != Running {
+		c.DependsOn = []string{"b"}
+		h := startHarness(t, a, b, c)
+		pids := map[int]string{h.pid("a"): "a", h.pid("b"): "b", h.pid("c"): "c"}
+		if len(pids) != 3 {
 			t.Fatal("services did not start")
 		}
 		// The fake ends a process as soon as it is signalled, so the order
-		// of the exits is the order of the stops.
+		// of the signals is the order of the stops.
 		h.sigs <- unix.SIGTERM
 		<-h.done
 		var order []string
-		for _, name := range []string{"a", "b"} {
-			order = append(order, name+":"+string(h.sup.services[name].state))
+		for _, pid := range h.fake.signaled {
+			order = append(order, pids[pid])
 		}
-		if h.sup.services["b"].since.After(h.sup.services["a"].since) {
-			t.Fatalf("b stopped after a: %v", order)
+		if got := strings.Join(order, ","); got != "c,b,a" {
+			t.Fatalf("stop order %q, want c,b,a", got)
 		}
 	})
 }
