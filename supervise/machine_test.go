@@ -223,39 +223,3 @@ func TestAfterCrashLoopHonoursMaxRestarts(t *testing.T) {
 		t.Fatalf("state %s counters %+v", s, c)
 	}
 }
-
-func TestCommandTable(t *testing.T) {
-	cases := []struct {
-		state State
-		cmd   Command
-		want  Reaction
-	}{
-		{Running, CmdStart, Refuse},
-		{Stopping, CmdStart, Refuse},
-		{Idle, CmdStart, StartFresh},
-		{Stopped, CmdStart, StartFresh},
-		{MaxRestartsReached, CmdStart, StartFresh},
-		// A pending restart is replaced, never doubled.
-		{Restarting, CmdStart, StartNow},
-		{CrashLoopBackoff, CmdStart, StartNow},
-		{Restarting, CmdStop, CancelDelay},
-		{CrashLoopBackoff, CmdStop, CancelDelay},
-		{Running, CmdStop, SignalStop},
-		{Stopped, CmdStop, Nothing},
-		{Running, CmdRestart, StopThenRun},
-		{Stopping, CmdRestart, Refuse},
-	}
-	for _, c := range cases {
-		if got := React(c.state, c.cmd); got != c.want {
-			t.Errorf("React(%s, %s) = %v, want %v", c.state, c.cmd, got, c.want)
-		}
-	}
-	// Every state answers every command explicitly.
-	for _, s := range []State{Idle, Running, Restarting, Stopping, Stopped, CrashLoopBackoff, MaxRestartsReached} {
-		for _, c := range []Command{CmdStart, CmdStop, CmdRestart} {
-			if _, ok := commandTable[s][c]; !ok {
-				t.Errorf("no entry for %s × %s", s, c)
-			}
-		}
-	}
-}

@@ -168,3 +168,78 @@ func (s *Sink) write(stream string, buf []byte) {
 		s.broken[w] = true
 	}
 }
+
+// outputFiles are a run's stdin, stdout and stderr: the child's ends and,
+// for "prefix", the ends tend reads.
+type outputFiles struct {
+	child  [3]*os.File
+	parent [2]*os.File // read ends of stdout and stderr pipes, prefix only
+	shared bool        // child[1..2] are tend's own; never close them
+}
+
+func (s *Supervisor) outputFiles(svc *service) (*outputFiles, error) {
+	f := &outputFiles{}
+	devnull, err := os.Open(os.DevNull)
+	if err != nil {
+		return nil, err
+	}
+	f.child[0] = devnull
+	switch out := svc.spec.Output; out {
+	case "inherit":
+		f.child[1], f.child[2], f.shared = os.Stdout, os.Stderr, true
+	case "prefix", "":
+		for i := range 2 {
+			r, w, err := os.Pipe()
+			if err != nil {
+				f.closeChildEnds()
+				f.closeParentEnds()
+				return nil, err
+			}
+			f.parent[i], f.child[i+1] = r, w
+		}
+	default:
+		file, err := os.OpenFile(out, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+		if err != nil {
+			devnull.Close()
+			return nil, err
+		}
+		f.child[1], f.child[2] = file, file
+	}
+	return f, nil
+}
+
+func (f *outputFiles) fds() []uintptr {
+	return []uintptr{f.child[0].Fd(), f.child[1].Fd(), f.child[2].Fd()}
+}
+
+// closeChildEnds closes tend's copies of what the child got, so that the
+// pipes reach EOF when the child and its descendants are done with them.
+func (f *outputFiles) closeChildEnds() {
+	f.child[0].Close()
+	if f.shared {
+		return
+	}
+	seen := map[*os.File]bool{}
+	for _, c := range f.child[1:] {
+		if c != nil && !seen[c] {
+			seen[c] = true
+			c.Close()
+		}
+	}
+}
+
+func (f *outputFiles) closeParentEnds() {
+	for _, p := range f.parent {
+		if p != nil {
+			p.Close()
+		}
+	}
+}
+
+func (f *outputFiles) pump(sink *Sink, name string) {
+	if f.parent[0] == nil {
+		return
+	}
+	sink.Pump(name, "stdout", f.parent[0])
+	sink.Pump(name, "stderr", f.parent[1])
+}

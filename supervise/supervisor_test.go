@@ -97,12 +97,17 @@ type harness struct {
 	done chan int
 }
 
-func startHarness(t *testing.T, services ...*config.Service) *harness {
+func testConfig(services ...*config.Service) *config.Config {
 	cfg := &config.Config{Path: "test.toml", ShutdownTimeout: 9 * time.Second, ReadyTimeout: time.Minute, Services: map[string]*config.Service{}}
 	for _, s := range services {
 		cfg.Services[s.Name] = s
 		cfg.Order = append(cfg.Order, s.Name)
 	}
+	return cfg
+}
+
+func startHarness(t *testing.T, services ...*config.Service) *harness {
+	cfg := testConfig(services...)
 	log := logrus.New()
 	log.Out = io.Discard
 	h := &harness{fake: newFake(), sigs: make(chan os.Signal, 1), done: make(chan int, 1)}
@@ -230,10 +235,11 @@ func TestRestartSettingsApplyFromNextExit(t *testing.T) {
 		changed := testService("svc")
 		changed.Restart = config.PolicyNever
 		changed.Backoff = config.Backoff{Type: "fixed", Delay: time.Second}
-		var restarted bool
-		h.sup.Do(func() { restarted = h.sup.redefine("svc", changed) })
+		if err := h.sup.Apply(testConfig(changed, testService("keep"))); err != nil {
+			t.Fatal(err)
+		}
 		synctest.Wait()
-		if restarted || h.fake.startCount() != 2 {
+		if h.fake.startCount() != 2 {
 			t.Fatalf("a restart-settings change restarted the service (%d starts)", h.fake.startCount())
 		}
 		h.fake.exit(h.pid("svc"), unix.WaitStatus(1<<8))
@@ -242,13 +248,15 @@ func TestRestartSettingsApplyFromNextExit(t *testing.T) {
 			t.Fatalf("the new policy (never) was not applied at the next exit: %s", st)
 		}
 		// Any other change restarts at once with the new definition.
-		h.sup.Do(func() { h.sup.operate("svc", CmdStart) })
+		h.sup.Operate("svc", CmdStart)
 		synctest.Wait()
 		other := testService("svc")
 		other.Command = []string{"y"}
-		h.sup.Do(func() { restarted = h.sup.redefine("svc", other) })
+		if err := h.sup.Apply(testConfig(other, testService("keep"))); err != nil {
+			t.Fatal(err)
+		}
 		synctest.Wait()
-		if !restarted || h.fake.startCount() != 4 || h.state("svc") != Running {
+		if h.fake.startCount() != 4 || h.state("svc") != Running {
 			t.Fatalf("a changed command did not restart the service: %d starts, %s", h.fake.startCount(), h.state("svc"))
 		}
 		h.shutdown(t)

@@ -121,13 +121,6 @@ func httpGet(ctx context.Context, raw string) error {
 	return nil
 }
 
-func credential(svc *config.Service) *syscall.Credential {
-	if c := svc.Credential; c != nil {
-		return &syscall.Credential{Uid: c.Uid, Gid: c.Gid, Groups: c.Groups}
-	}
-	return nil
-}
-
 // checkKind says which of a service's checks a result belongs to.
 type checkKind string
 
@@ -174,4 +167,116 @@ type probeDue struct {
 	svc  *service
 	kind checkKind
 	gen  int
+}
+
+// startChecks begins a run's checks: readiness at once (a notify service
+// reports by itself) with ready_timeout as its limit, then health once ready.
+func (s *Supervisor) startChecks(svc *service) {
+	svc.cancelChecks()
+	svc.ready, svc.healthy, svc.healthFails = svc.spec.Ready == nil, true, 0
+	r := svc.spec.Ready
+	if r == nil {
+		s.startHealth(svc)
+		return
+	}
+	gen := svc.checkGen
+	svc.readyTimer = time.AfterFunc(s.cfg.ReadyTimeout, func() { s.inbox.post(readyDeadline{svc: svc, gen: gen}) })
+	if r.Kind != config.CheckNotify {
+		s.runProbe(svc, readyCheck, r)
+	}
+}
+
+type readyDeadline struct {
+	svc *service
+	gen int
+}
+
+func (s *Supervisor) startHealth(svc *service) {
+	if h := svc.spec.Health; h != nil {
+		s.scheduleProbe(svc, healthCheck, h, h.Interval)
+	}
+}
+
+func (s *Supervisor) onProbeDue(e probeDue) {
+	svc := e.svc
+	if !s.current(svc) || e.gen != svc.checkGen || svc.state != Running {
+		return
+	}
+	c := svc.spec.Health
+	if e.kind == readyCheck {
+		c = svc.spec.Ready
+	}
+	s.runProbe(svc, e.kind, c)
+}
+
+func (s *Supervisor) onReadyDeadline(e readyDeadline) {
+	svc := e.svc
+	if s.current(svc) && e.gen == svc.checkGen && svc.state == Running && !svc.ready {
+		s.failRun(svc, fmt.Sprintf("not ready within ready_timeout %s", s.cfg.ReadyTimeout))
+	}
+}
+
+func (s *Supervisor) onCheckResult(r checkResult) {
+	svc := r.svc
+	if !s.current(svc) || r.gen != svc.checkGen || svc.state != Running {
+		return // a result of an earlier run, or of a run being stopped
+	}
+	svc.cancelProbe = nil
+	log := svc.logger(s.log)
+	c := svc.spec.Health
+	if r.kind == readyCheck {
+		c = svc.spec.Ready
+	}
+	if r.err != nil && couldNotRun(r.err) {
+		// tend could not fork the check: that says nothing of the service.
+		log.Warnf("%s check could not run: %v; trying again in %s", r.kind, r.err, c.Interval)
+		s.scheduleProbe(svc, r.kind, c, c.Interval)
+		return
+	}
+	switch r.kind {
+	case readyCheck:
+		if r.err != nil {
+			log.Debugf("not ready yet: %v", r.err)
+			s.scheduleProbe(svc, readyCheck, c, c.Interval)
+			return
+		}
+		s.becomeReady(svc, string(c.Kind)+" check passed")
+	case healthCheck:
+		if r.err == nil {
+			if svc.healthFails > 0 || !svc.healthy {
+				log.Infof("health check passes again")
+			}
+			svc.healthFails, svc.healthy = 0, true
+		} else {
+			svc.healthFails++
+			log.Warnf("health check failed (%d of %d): %v", svc.healthFails, c.Threshold, r.err)
+			if svc.healthFails >= c.Threshold {
+				svc.healthy = false
+				s.failRun(svc, fmt.Sprintf("health check failed %d times in a row", svc.healthFails))
+				return
+			}
+		}
+		s.scheduleProbe(svc, healthCheck, c, c.Interval)
+	}
+}
+
+func (s *Supervisor) becomeReady(svc *service, why string) {
+	if svc.ready {
+		return
+	}
+	svc.ready = true
+	if svc.readyTimer != nil {
+		svc.readyTimer.Stop()
+		svc.readyTimer = nil
+	}
+	svc.logger(s.log).Infof("ready: %s", why)
+	s.deps.touch(svc)
+	s.startHealth(svc)
+}
+
+// failRun stops a run that failed a check: its end counts as unclean, and
+// the restart policy decides what comes next.
+func (s *Supervisor) failRun(svc *service, why string) {
+	svc.logger(s.log).Errorf("%s: stopping it", why)
+	s.event(svc, CheckFailed, why)
 }

@@ -1,0 +1,230 @@
+package supervise
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tend-init/tend/config"
+	"github.com/tend-init/tend/signals"
+)
+
+// What the control socket asks of the supervisor. Every call runs on the
+// supervisor's goroutine (call), so nothing here shares its state.
+
+// ServiceStatus is what the control API shows of a service.
+type ServiceStatus struct {
+	Name     string    `json:"name"`
+	State    State     `json:"state"`
+	Ready    bool      `json:"ready"`
+	Healthy  bool      `json:"healthy"`
+	Oneshot  bool      `json:"oneshot,omitempty"`
+	PID      int       `json:"pid,omitempty"`
+	Restarts int       `json:"restarts"`
+	Uptime   float64   `json:"uptime_seconds,omitempty"` // of the current run
+	Since    time.Time `json:"since"`                    // when it entered its state
+	LastExit *ExitInfo `json:"last_exit,omitempty"`
+	Reason   string    `json:"reason,omitempty"` // why it is not started, or its sd_notify STATUS
+}
+
+// ExitInfo is how a service's last run ended.
+type ExitInfo struct {
+	Code   int       `json:"code"`             // the exit code, or 128+N
+	Signal string    `json:"signal,omitempty"` // when a signal ended it
+	Time   time.Time `json:"time"`
+}
+
+// Command is something an operator asks of a service.
+type Command string
+
+const (
+	CmdStart   Command = "start"
+	CmdStop    Command = "stop"
+	CmdRestart Command = "restart"
+)
+
+var commandEvents = map[Command]Event{CmdStart: OpStart, CmdStop: OpStop, CmdRestart: OpRestart}
+
+// ErrUnknownService is returned for a name the config does not have.
+var ErrUnknownService = errors.New("no such service")
+
+// lookup finds a service of the config in force; removed ones still
+// stopping are not the operator's to address.
+func (s *Supervisor) lookup(name string) (*service, error) {
+	svc, ok := s.services[name]
+	if !ok || svc.goal == GoalRemoved {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownService, name)
+	}
+	return svc, nil
+}
+
+// Statuses returns every service's status, in dependency order.
+func (s *Supervisor) Statuses() ([]ServiceStatus, error) {
+	return call(s, func() []ServiceStatus {
+		out := make([]ServiceStatus, 0, len(s.order))
+		for _, svc := range s.order {
+			if svc.goal != GoalRemoved {
+				out = append(out, s.status(svc))
+			}
+		}
+		return out
+	})
+}
+
+type statusResult struct {
+	st  ServiceStatus
+	err error
+}
+
+// Status returns one service's status.
+func (s *Supervisor) Status(name string) (ServiceStatus, error) {
+	r, err := call(s, func() statusResult {
+		svc, err := s.lookup(name)
+		if err != nil {
+			return statusResult{err: err}
+		}
+		return statusResult{st: s.status(svc)}
+	})
+	if err != nil {
+		return ServiceStatus{}, err
+	}
+	return r.st, r.err
+}
+
+func (s *Supervisor) status(svc *service) ServiceStatus {
+	st := ServiceStatus{
+		Name:     svc.name,
+		State:    svc.state,
+		Ready:    svc.isReady(),
+		Healthy:  svc.state == Running && svc.healthy,
+		Oneshot:  svc.spec.Oneshot,
+		PID:      svc.pid,
+		Restarts: svc.counters.Restarts,
+		Since:    svc.since,
+		Reason:   svc.blocked,
+	}
+	if st.Reason == "" {
+		st.Reason = svc.notifyStatus
+	}
+	if svc.pid != 0 {
+		st.Uptime = s.now().Sub(svc.started).Seconds()
+	}
+	if e := svc.lastExit; e != nil {
+		st.LastExit = &ExitInfo{Code: e.Code(), Time: e.At}
+		if e.Signaled() {
+			st.LastExit.Signal = signals.Name(e.Status.Signal())
+		}
+	}
+	return st
+}
+
+// Operate applies an operator command to a service. A command its state
+// does not allow is refused with ErrConflict and the reason; either way the
+// request is answered.
+func (s *Supervisor) Operate(name string, cmd Command) error {
+	ev, ok := commandEvents[cmd]
+	if !ok {
+		return fmt.Errorf("unknown command %q", cmd)
+	}
+	r, err := call(s, func() error {
+		svc, err := s.lookup(name)
+		if err != nil {
+			return err
+		}
+		if d := s.event(svc, ev, "operator "+string(cmd)); d.Refused != "" {
+			return fmt.Errorf("%w: %s %s", ErrConflict, name, d.Refused)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return r
+}
+
+type healthResult struct {
+	ok      bool
+	reasons []string
+}
+
+// Health reports whether every service is in a good state: running, ready
+// and healthy, or a oneshot that succeeded. The reasons name the others.
+func (s *Supervisor) Health() (bool, []string, error) {
+	r, err := call(s, func() healthResult {
+		var reasons []string
+		for _, svc := range s.order {
+			switch {
+			case svc.goal == GoalRemoved:
+			case svc.spec.Oneshot && svc.succeeded:
+			case svc.state == Running && svc.isReady() && svc.healthy:
+			case svc.state == Running && !svc.isReady():
+				reasons = append(reasons, svc.name+" is not ready")
+			case svc.state == Running:
+				reasons = append(reasons, svc.name+" is unhealthy")
+			default:
+				reasons = append(reasons, fmt.Sprintf("%s is %s", svc.name, svc.describe()))
+			}
+		}
+		return healthResult{ok: len(reasons) == 0, reasons: reasons}
+	})
+	return r.ok, r.reasons, err
+}
+
+// SignalService sends sig to a running service's process.
+func (s *Supervisor) SignalService(name string, sig unix.Signal) error {
+	r, err := call(s, func() error {
+		svc, err := s.lookup(name)
+		switch {
+		case err != nil:
+			return err
+		case svc.pid == 0:
+			return fmt.Errorf("%w: %s is %s, no process to signal", ErrConflict, name, svc.state)
+		}
+		svc.logger(s.log).Infof("operator sent %s", signals.Name(sig))
+		return s.opt.Launcher.Signal(svc.pid, sig, false)
+	})
+	if err != nil {
+		return err
+	}
+	return r
+}
+
+// Shutdown starts the graceful shutdown, as SIGTERM does. It returns once
+// the shutdown has begun; the caller answers its client before tend exits.
+func (s *Supervisor) Shutdown(why string) error {
+	_, err := call(s, func() struct{} {
+		s.beginShutdown(unix.SIGTERM, EndRequested, why)
+		return struct{}{}
+	})
+	return err
+}
+
+// Reload reads the config again and applies it (SPEC section 8). An invalid
+// config changes nothing; its errors are returned, one per line. The file
+// is read on the caller's goroutine, not the supervisor's.
+func (s *Supervisor) Reload() error {
+	if s.opt.LoadConfig == nil {
+		return errors.New("reload is not possible: tend was not started with a config file")
+	}
+	cfg, err := s.opt.LoadConfig()
+	if err != nil {
+		s.log.Errorf("reload: the config is invalid, nothing changed:\n%v", err)
+		return err
+	}
+	r, err := call(s, func() error { return s.apply(cfg) })
+	if err != nil {
+		return err
+	}
+	return r
+}
+
+// Apply applies an already loaded config, as a reload does.
+func (s *Supervisor) Apply(cfg *config.Config) error {
+	r, err := call(s, func() error { return s.apply(cfg) })
+	if err != nil {
+		return err
+	}
+	return r
+}

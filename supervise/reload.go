@@ -1,0 +1,110 @@
+package supervise
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/tend-init/tend/config"
+	"github.com/tend-init/tend/guard"
+)
+
+// startReload reads the config file again for a SIGHUP, off the
+// supervisor's goroutine (a big file takes time to parse). One load runs
+// at a time; SIGHUPs during it ask for one more load after it.
+func (s *Supervisor) startReload() {
+	if s.opt.LoadConfig == nil {
+		s.log.Warn("reload asked for, but tend was not started with a config file")
+		return
+	}
+	if s.reloading {
+		s.reloadAgain = true
+		return
+	}
+	s.reloading = true
+	load := s.opt.LoadConfig
+	guard.Go("config reload", func() {
+		cfg, err := load()
+		s.inbox.post(reloadLoaded{cfg: cfg, err: err})
+	})
+}
+
+func (s *Supervisor) onReloadLoaded(cfg *config.Config, err error) {
+	s.reloading = false
+	if err != nil {
+		s.log.Errorf("reload: the config is invalid, nothing changed:\n%v", err)
+	} else if err := s.apply(cfg); err != nil {
+		s.log.Errorf("reload: %v", err)
+	}
+	if s.reloadAgain {
+		s.reloadAgain = false
+		s.startReload()
+	}
+}
+
+// apply moves the running services to cfg (SPEC section 8): new ones
+// start, removed ones stop and are forgotten, changed ones restart (or only
+// take their new restart settings), unchanged ones are left alone. A
+// service removed by an earlier reload whose process is still stopping is
+// taken back: it starts with its new definition once the old process is
+// gone, so it never has two.
+func (s *Supervisor) apply(cfg *config.Config) error {
+	if s.shutdown {
+		return fmt.Errorf("%w: tend is shutting down", ErrConflict)
+	}
+	if cfg.ControlSocket != s.cfg.ControlSocket {
+		s.log.Warnf("reload: control_socket changed to %q; it takes effect when tend restarts", cfg.ControlSocket)
+	}
+	var added, removed, readded, restarted, updated []string
+	for _, svc := range s.order {
+		if _, keep := cfg.Services[svc.name]; !keep && svc.goal != GoalRemoved {
+			removed = append(removed, svc.name)
+			s.event(svc, Removed, "removed from the config")
+		}
+	}
+	// The new order: the config's, then removed services still stopping.
+	order := make([]*service, 0, len(cfg.Order))
+	for _, name := range cfg.Order {
+		spec := cfg.Services[name]
+		svc, ok := s.services[name]
+		switch {
+		case !ok:
+			svc = newService(spec)
+			s.services[name] = svc
+			added = append(added, name)
+		case svc.goal == GoalRemoved:
+			svc.spec = spec
+			s.event(svc, ReAdded, "added to the config again")
+			readded = append(readded, name)
+		case !spec.Equal(svc.spec):
+			old := svc.spec
+			svc.spec = spec
+			if spec.RestartSettingsOnlyChanged(old) {
+				updated = append(updated, name)
+			} else if d := s.event(svc, Redefined, "definition changed"); d.Launch || d.AskStop {
+				restarted = append(restarted, name)
+			}
+		}
+		if ok && svc.goal != GoalRemoved {
+			if d := s.event(svc, Reloaded, "reload: restart policy always"); d.Launch {
+				restarted = append(restarted, name)
+			}
+		}
+		order = append(order, svc)
+	}
+	for _, svc := range s.order {
+		if _, kept := cfg.Services[svc.name]; !kept && s.current(svc) {
+			order = append(order, svc)
+		}
+	}
+	// The supervisor keeps its own copy of the socket path: it is not
+	// reopened by a reload.
+	next := *cfg
+	next.ControlSocket = s.cfg.ControlSocket
+	s.cfg, s.order = &next, order
+	s.deps.rebuild(s.order, s.services)
+	s.log.Infof("reload: added %v, removed %v, re-added %v, restarted %v, updated without restart %v", added, removed, readded, restarted, updated)
+	return nil
+}
+
+// ErrConflict is a command the service's state does not allow.
+var ErrConflict = errors.New("not possible now")
