@@ -11,6 +11,8 @@ import (
 	_ "embed"
 	"fmt"
 	"os"
+	"runtime/debug"
+	"strings"
 
 	"github.com/tend-init/tend/cli"
 	"github.com/tend-init/tend/config"
@@ -18,7 +20,10 @@ import (
 	pid1 "github.com/tend-init/tend/init"
 )
 
-var version = "0.1.0-dev"
+// version, when set at link time (-ldflags '-X main.version=1.2.3', as
+// `make VERSION=1.2.3` does), names a build that has no module version or
+// VCS information of its own, such as one from a source tarball.
+var version = ""
 
 //go:embed LICENSE
 var license string
@@ -41,7 +46,12 @@ func main() {
 	case "help":
 		fmt.Print(cli.Help)
 	case "version":
-		fmt.Println("tend", version)
+		// Read only here: start-up does not pay for the build info.
+		bi, ok := debug.ReadBuildInfo()
+		if !ok {
+			bi = nil
+		}
+		fmt.Println(versionLine(bi, version))
 	case "license":
 		fmt.Print(license)
 	default:
@@ -73,4 +83,68 @@ func check(o cli.Options) int {
 	}
 	fmt.Printf("%s: ok, %d service(s)\n", path, len(cfg.Services))
 	return 0
+}
+
+// versionLine is what --version prints: the module version, then the VCS
+// revision the binary was built from, its commit time and whether the work
+// tree had uncommitted changes, then the Go release, e.g.
+//
+//	tend v0.0.0-20261129175541-1a2b3c4d5e6f+dirty (rev 1a2b3c4d5e6f, 2026-11-29T17:55:41Z, modified) go1.26.8
+//
+// bi is nil when the binary carries no build information. A version set at
+// link time stands in for a missing module version ("(devel)"); a build
+// without VCS stamping (-buildvcs=false, no .git) says so instead of a
+// revision, unless it has a real module version (go install ...@v1.2.3).
+func versionLine(bi *debug.BuildInfo, linked string) string {
+	if bi == nil {
+		v := linked
+		if v == "" {
+			v = "devel"
+		}
+		return "tend " + v + " (no build information)"
+	}
+	v := bi.Main.Version
+	if v == "" || v == "(devel)" {
+		v = linked
+	}
+	var rev, when string
+	modified := false
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.time":
+			when = s.Value
+		case "vcs.modified":
+			modified = s.Value == "true"
+		}
+	}
+	var vcs []string
+	if rev != "" {
+		if len(rev) > 12 {
+			rev = rev[:12]
+		}
+		vcs = append(vcs, "rev "+rev)
+		if when != "" {
+			vcs = append(vcs, when)
+		}
+		if modified {
+			vcs = append(vcs, "modified")
+		}
+	}
+	line := "tend "
+	switch {
+	case v != "" && len(vcs) > 0:
+		line += v + " (" + strings.Join(vcs, ", ") + ")"
+	case v != "":
+		line += v
+	case len(vcs) > 0:
+		line += "devel (" + strings.Join(vcs, ", ") + ")"
+	default:
+		line += "devel (no VCS information: built with -buildvcs=false or outside a git work tree)"
+	}
+	if bi.GoVersion != "" {
+		line += " " + bi.GoVersion
+	}
+	return line
 }
