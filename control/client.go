@@ -77,7 +77,7 @@ func CLI(args []string, stdout, stderr io.Writer) int {
 		body, _ := json.Marshal(map[string]string{"signal": params[1]})
 		return c.show("POST", "/v1/services/"+params[0]+"/signal", body, c.quiet)
 	case "health":
-		return c.show("GET", "/v1/health", nil, c.healthText)
+		return c.health()
 	default: // reload, shutdown, poweroff, reboot
 		return c.show("POST", "/v1/"+verb, nil, c.quiet)
 	}
@@ -104,6 +104,7 @@ type client struct {
 }
 
 // show sends one request and prints the answer with render (or as JSON).
+// Any answer but a 2xx is explained on stderr and is exit status 1.
 func (c *client) show(method, path string, body []byte, render func([]byte) error) int {
 	code, data, err := c.do(method, path, body)
 	if err != nil {
@@ -113,16 +114,8 @@ func (c *client) show(method, path string, body []byte, render func([]byte) erro
 	if c.json {
 		c.out.Write(data)
 	}
-	if code >= 300 && code != 503 {
-		var e struct {
-			Error  string   `json:"error"`
-			Errors []string `json:"errors"`
-		}
-		json.Unmarshal(data, &e)
-		fmt.Fprintf(c.errw, "tend ctl: %s\n", e.Error)
-		for _, line := range e.Errors {
-			fmt.Fprintf(c.errw, "  %s\n", line)
-		}
+	if code < 200 || code > 299 {
+		c.explain(code, data)
 		return 1
 	}
 	if !c.json {
@@ -131,10 +124,43 @@ func (c *client) show(method, path string, body []byte, render func([]byte) erro
 			return 1
 		}
 	}
-	if code == 503 {
-		return 1
-	}
 	return 0
+}
+
+// explain prints a refusal: the error tend gave and its details, or, from
+// something that did not answer in JSON, the status and the start of the
+// body. A 4xx's message says enough by itself; any other status is named,
+// so that "tend is shutting down" is not mistaken for a bad request.
+func (c *client) explain(code int, data []byte) {
+	var e struct {
+		Error   string   `json:"error"`
+		Errors  []string `json:"errors"`
+		Reasons []string `json:"reasons"`
+	}
+	status := fmt.Sprintf("tend answered %d %s", code, statusText(code))
+	if json.Unmarshal(data, &e) != nil || (e.Error == "" && e.Errors == nil && e.Reasons == nil) {
+		text := strings.TrimSpace(string(data))
+		if len(text) > 200 {
+			text = text[:200] + "…"
+		}
+		if text == "" {
+			fmt.Fprintf(c.errw, "tend ctl: %s with no body\n", status)
+			return
+		}
+		fmt.Fprintf(c.errw, "tend ctl: %s: %q\n", status, text)
+		return
+	}
+	switch {
+	case e.Error == "":
+		fmt.Fprintf(c.errw, "tend ctl: %s:\n", status)
+	case code >= 400 && code < 500:
+		fmt.Fprintf(c.errw, "tend ctl: %s\n", e.Error)
+	default:
+		fmt.Fprintf(c.errw, "tend ctl: %s: %s\n", status, e.Error)
+	}
+	for _, line := range append(e.Errors, e.Reasons...) {
+		fmt.Fprintf(c.errw, "  %s\n", line)
+	}
 }
 
 // do makes one request on a fresh connection.
@@ -150,6 +176,11 @@ func (c *client) do(method, path string, body []byte) (int, []byte, error) {
 		head += "Content-Type: application/json\r\n"
 	}
 	if _, err := conn.Write(append([]byte(head+"\r\n"), body...)); err != nil {
+		// tend may have answered before the request arrived (a 503 when
+		// every slot is busy) and closed: that answer says more.
+		if code, data, rerr := readResponse(bufio.NewReader(conn)); rerr == nil {
+			return code, data, nil
+		}
 		return 0, nil, err
 	}
 	return readResponse(bufio.NewReader(conn))
@@ -193,21 +224,41 @@ func (c *client) table(data []byte) error {
 	return tw.Flush()
 }
 
-func (c *client) healthText(data []byte) error {
+// health asks /v1/health: "healthy" and 0, or "unhealthy:" with every
+// reason and 1. Any other answer (tend shutting down, say) is explained as
+// a refusal is, never printed as an unhealthy verdict without its reason.
+func (c *client) health() int {
+	code, data, err := c.do("GET", "/v1/health", nil)
+	if err != nil {
+		fmt.Fprintf(c.errw, "tend ctl: cannot reach tend at %s: %v\n", c.socket, err)
+		return 1
+	}
+	if c.json {
+		c.out.Write(data)
+	}
 	var h struct {
-		Healthy bool     `json:"healthy"`
+		Healthy *bool    `json:"healthy"`
 		Reasons []string `json:"reasons"`
 	}
-	if err := json.Unmarshal(data, &h); err != nil {
-		return fmt.Errorf("unreadable answer: %v", err)
+	verdict := json.Unmarshal(data, &h) == nil && h.Healthy != nil
+	switch {
+	case code == 200 && verdict && *h.Healthy:
+		if !c.json {
+			fmt.Fprintln(c.out, "healthy")
+		}
+		return 0
+	case code == 503 && verdict && !*h.Healthy:
+		if !c.json {
+			fmt.Fprintln(c.out, "unhealthy:")
+			for _, r := range h.Reasons {
+				fmt.Fprintln(c.out, "  "+r)
+			}
+			if len(h.Reasons) == 0 {
+				fmt.Fprintln(c.out, "  (tend gave no reason)")
+			}
+		}
+		return 1
 	}
-	if h.Healthy {
-		fmt.Fprintln(c.out, "healthy")
-		return nil
-	}
-	fmt.Fprintln(c.out, "unhealthy:")
-	for _, r := range h.Reasons {
-		fmt.Fprintln(c.out, "  "+r)
-	}
-	return nil
+	c.explain(code, data)
+	return 1
 }

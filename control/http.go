@@ -8,15 +8,19 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
+
+	"github.com/tend-init/tend/httpwire"
 )
 
 // The control socket speaks a strict subset of HTTP/1.1: one request per
-// connection, a body only with Content-Length, the answer always JSON and
-// followed by the end of the connection. That is all curl --unix-socket and
-// tend ctl need, and it keeps net/http (with crypto/tls and HTTP/2, which
-// more than double the binary and slow every start of tend) out of PID 1.
+// connection, a body with Content-Length or chunked, the answer always JSON
+// and followed by the end of the connection. That is all curl --unix-socket
+// and tend ctl need, and it keeps net/http (with crypto/tls and HTTP/2,
+// which more than double the binary and slow every start of tend) out of
+// PID 1. docs/control-http.md lists the rules and why.
 
 // Request is a parsed request.
 type Request struct {
@@ -32,104 +36,261 @@ type Response struct {
 	Allow string // for 405
 }
 
-// httpError is a request the parser refuses, with the status to answer.
-type httpError struct {
-	code int
-	msg  string
-}
-
-func (e *httpError) Error() string { return e.msg }
+// httpError is a request the parser refuses: Code is the status to answer.
+type httpError = httpwire.Error
 
 func bad(code int, format string, a ...any) error {
-	return &httpError{code: code, msg: fmt.Sprintf(format, a...)}
+	return &httpError{Code: code, Msg: fmt.Sprintf(format, a...)}
 }
 
-const maxHeaderLines = 64
+const (
+	maxHeaderLines = 64
+	// maxEmptyLines before the request line are skipped (RFC 9112 section
+	// 2.2: some clients send a CRLF after a POST body).
+	maxEmptyLines = 4
+)
+
+// continueLine is the interim answer to `Expect: 100-continue`.
+const continueLine = "HTTP/1.1 100 Continue\r\n\r\n"
 
 // readRequest parses one request from r, which the caller limits in time.
-func readRequest(r *bufio.Reader) (*Request, error) {
+// Once a head is accepted and a body follows, beforeBody (if not nil) is
+// called: to extend the deadline, and to send "100 Continue" if the client
+// waits for it (`Expect: 100-continue`). A request refused by its head
+// gets its final answer instead, and its body is never read.
+func readRequest(r *bufio.Reader, beforeBody func(sendContinue bool) error) (*Request, error) {
 	budget := maxHeader
-	line, err := readLine(r, &budget)
+	line, err := readLine(r, &budget, 431)
+	for n := 0; err == nil && line == "" && n < maxEmptyLines; n++ {
+		line, err = readLine(r, &budget, 431)
+	}
 	if err != nil {
 		return nil, err
 	}
-	parts := strings.Split(line, " ")
-	if len(parts) != 3 || parts[0] == "" || !strings.HasPrefix(parts[2], "HTTP/1.") {
-		if len(parts) == 3 && strings.HasPrefix(parts[2], "HTTP/") {
-			return nil, bad(505, "only HTTP/1.x is spoken here")
-		}
-		return nil, bad(400, "malformed request line")
+	method, target, minor, err := httpwire.ParseRequestLine(line)
+	if err != nil {
+		return nil, err
 	}
-	for _, c := range parts[0] {
-		if c < 'A' || c > 'Z' {
-			return nil, bad(400, "malformed method")
-		}
+	path, err := requestPath(target)
+	if err != nil {
+		return nil, err
 	}
-	target := parts[1]
-	if i := strings.IndexAny(target, "?#"); i >= 0 {
-		target = target[:i]
-	}
-	if !strings.HasPrefix(target, "/") {
-		// An absolute URI (http://host/path) is allowed by HTTP/1.1.
-		u, err := url.Parse(target)
-		if err != nil || u.Path == "" {
-			return nil, bad(400, "malformed request target")
-		}
-		target = u.EscapedPath()
-	}
-	if _, err := url.PathUnescape(target); err != nil {
-		return nil, bad(400, "malformed request target: %v", err)
-	}
-	req := &Request{Method: parts[0], Path: target}
+	req := &Request{Method: method, Path: path}
 
-	length := -1
+	var (
+		length     int64 = -1
+		hosts      int
+		codings    []string
+		expectCont bool
+	)
 	for n := 0; ; n++ {
 		if n > maxHeaderLines {
 			return nil, bad(431, "too many header lines")
 		}
-		line, err := readLine(r, &budget)
+		line, err := midRequest(r, &budget, 431)
 		if err != nil {
 			return nil, err
 		}
 		if line == "" {
 			break
 		}
-		name, value, ok := strings.Cut(line, ":")
-		if !ok || name == "" || strings.ContainsAny(name, " \t") {
-			return nil, bad(400, "malformed header line")
+		name, value, err := httpwire.ParseHeaderLine(line)
+		if err != nil {
+			return nil, err
 		}
-		value = strings.TrimSpace(value)
 		switch strings.ToLower(name) {
+		case "host":
+			hosts++
+			if !httpwire.ValidHost(value) {
+				return nil, bad(400, "malformed Host header")
+			}
 		case "content-length":
-			n, err := strconv.Atoi(value)
-			if err != nil || n < 0 || (length >= 0 && n != length) {
-				return nil, bad(400, "bad Content-Length")
+			n, err := httpwire.ParseContentLength(value)
+			if err != nil {
+				return nil, err
+			}
+			if length >= 0 && n != length {
+				return nil, bad(400, "Content-Length headers that disagree")
 			}
 			length = n
 		case "transfer-encoding":
-			return nil, bad(411, "send the body with a Content-Length")
+			for c := range strings.SplitSeq(value, ",") {
+				if c = strings.ToLower(strings.Trim(c, " \t")); c != "" {
+					codings = append(codings, c)
+				}
+			}
+		case "expect":
+			if !strings.EqualFold(value, "100-continue") {
+				return nil, bad(417, "the only expectation met here is 100-continue")
+			}
+			expectCont = true
 		}
+	}
+	// RFC 9112 section 3.2: an HTTP/1.1 request without a Host, or with
+	// more than one, is a 400, also in absolute-form.
+	if hosts > 1 || (hosts == 0 && minor >= 1) {
+		return nil, bad(400, "an HTTP/1.1 request needs exactly one Host header")
+	}
+	chunked := false
+	if codings != nil {
+		// Sections 6.1 and 6.3: both framings at once is how requests are
+		// smuggled; chunked must come last; 1.0 has no transfer codings.
+		switch {
+		case length >= 0:
+			return nil, bad(400, "both Content-Length and Transfer-Encoding")
+		case minor == 0:
+			return nil, bad(400, "Transfer-Encoding in an HTTP/1.0 request")
+		case codings[len(codings)-1] != "chunked":
+			return nil, bad(400, "the last transfer coding must be chunked")
+		case len(codings) > 1:
+			return nil, bad(501, "only the chunked transfer coding is understood")
+		}
+		chunked = true
 	}
 	if length > maxBody {
 		return nil, bad(413, "the body is over %d bytes", maxBody)
 	}
-	if length > 0 {
-		req.Body = make([]byte, length)
-		if _, err := io.ReadFull(r, req.Body); err != nil {
-			return nil, bad(400, "the body is shorter than its Content-Length")
+	if !chunked && length <= 0 {
+		return req, nil
+	}
+	if beforeBody != nil {
+		if err := beforeBody(expectCont && minor >= 1); err != nil {
+			return nil, err
 		}
+	}
+	if chunked {
+		req.Body, err = readChunked(r)
+		return req, err
+	}
+	req.Body = make([]byte, length)
+	if _, err := io.ReadFull(r, req.Body); err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return nil, bad(408, "the body was not sent in time")
+		}
+		return nil, bad(400, "the body is shorter than its Content-Length")
 	}
 	return req, nil
 }
 
-// readLine reads one CRLF (or LF) line, charging it to budget.
-func readLine(r *bufio.Reader, budget *int) (string, error) {
+// requestPath turns a request target into the path to route: origin-form
+// as it is, absolute-form (http://host/path, RFC 9112 section 3.2.2) by its
+// path. The query is dropped; a fragment never belongs in a request.
+func requestPath(target string) (string, error) {
+	path := target
+	if !strings.HasPrefix(target, "/") {
+		scheme, rest, ok := strings.Cut(target, "://")
+		if !ok || !(strings.EqualFold(scheme, "http") || strings.EqualFold(scheme, "https")) {
+			return "", bad(400, "the request target must be a path or an http URI")
+		}
+		authority := rest
+		path = "/"
+		if i := strings.IndexAny(rest, "/?"); i >= 0 {
+			authority, path = rest[:i], rest[i:]
+			if path[0] == '?' {
+				path = "/" + path
+			}
+		}
+		if authority == "" || !httpwire.ValidHost(authority) {
+			return "", bad(400, "malformed authority in the request target")
+		}
+	}
+	path, _, _ = strings.Cut(path, "?")
+	for i := 0; i < len(path); i++ {
+		c := path[i]
+		if !isPathChar(c) {
+			return "", bad(400, "character %q is not allowed in a path", c)
+		}
+	}
+	if _, err := url.PathUnescape(path); err != nil {
+		return "", bad(400, "malformed request target: %v", err)
+	}
+	return path, nil
+}
+
+// isPathChar: pchar and "/" of RFC 3986 (unreserved, sub-delims, ":", "@",
+// and "%" for the escapes that url.PathUnescape checks).
+func isPathChar(c byte) bool {
+	return ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z') || ('0' <= c && c <= '9') ||
+		strings.IndexByte("-._~!$&'()*+,;=:@/%", c) >= 0
+}
+
+// readChunked reads a chunked body (RFC 9112 section 7.1) up to maxBody
+// bytes of content. Its framing (size lines, extensions, trailers) has a
+// budget of its own, so that a body of one-byte chunks or endless trailers
+// cannot make tend read without end.
+func readChunked(r *bufio.Reader) ([]byte, error) {
+	framing := maxHeader
+	var body []byte
+	for {
+		line, err := midRequest(r, &framing, 413)
+		if err != nil {
+			return nil, err
+		}
+		i := 0
+		for i < len(line) && i < 9 && isHex(line[i]) {
+			i++
+		}
+		if i == 0 || i > 8 {
+			return nil, bad(400, "malformed chunk size")
+		}
+		if ext := strings.TrimLeft(line[i:], " \t"); ext != "" && ext[0] != ';' {
+			return nil, bad(400, "malformed chunk size")
+		}
+		size, _ := strconv.ParseInt(line[:i], 16, 64)
+		if size == 0 {
+			break
+		}
+		if int64(len(body))+size > maxBody {
+			return nil, bad(413, "the body is over %d bytes", maxBody)
+		}
+		start := len(body)
+		body = append(body, make([]byte, size)...)
+		if _, err := io.ReadFull(r, body[start:]); err != nil {
+			return nil, endedEarly(err, "the body ended inside a chunk")
+		}
+		if end, err := midRequest(r, &framing, 413); err != nil || end != "" {
+			if err != nil {
+				return nil, err
+			}
+			return nil, bad(400, "a chunk is longer than its size")
+		}
+	}
+	// The trailer section: read and checked, then ignored.
+	for n := 0; ; n++ {
+		if n > maxHeaderLines {
+			return nil, bad(431, "too many trailer lines")
+		}
+		line, err := midRequest(r, &framing, 413)
+		if err != nil {
+			return nil, err
+		}
+		if line == "" {
+			return body, nil
+		}
+		if _, _, err := httpwire.ParseHeaderLine(line); err != nil {
+			return nil, err
+		}
+	}
+}
+
+func isHex(c byte) bool {
+	return ('0' <= c && c <= '9') || ('a' <= c && c <= 'f') || ('A' <= c && c <= 'F')
+}
+
+// readLine reads one CRLF (or LF) line, charging it to budget; a line over
+// the budget is answered overCode. A line that ends or times out before its
+// first byte returns the error as it is: before a request's first byte
+// nobody is owed an answer (see midRequest for the other lines).
+func readLine(r *bufio.Reader, budget *int, overCode int) (string, error) {
 	var line []byte
 	for {
 		chunk, err := r.ReadSlice('\n')
 		*budget -= len(chunk)
 		if *budget < 0 {
-			return "", bad(431, "the request head is over %d bytes", maxHeader)
+			if overCode == 431 {
+				return "", bad(431, "the request head is over %d bytes", maxHeader)
+			}
+			return "", bad(overCode, "the chunked framing is over %d bytes", maxHeader)
 		}
 		line = append(line, chunk...)
 		if err == nil {
@@ -138,18 +299,38 @@ func readLine(r *bufio.Reader, budget *int) (string, error) {
 		if errors.Is(err, bufio.ErrBufferFull) {
 			continue
 		}
-		if len(line) == 0 && errors.Is(err, io.EOF) {
-			return "", io.EOF
+		if len(line) == 0 {
+			return "", err
 		}
-		return "", bad(400, "the request ended early")
+		return "", endedEarly(err, "the request ended early")
 	}
-	line = bytes.TrimRight(line, "\r\n")
-	for _, c := range line {
-		if c < 0x20 && c != '\t' || c == 0x7f {
-			return "", bad(400, "control characters in the request head")
+	s := httpwire.TrimEOL(string(line))
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 && c != '\t' || c == 0x7f {
+			return "", bad(400, "control characters in the request")
 		}
 	}
-	return string(line), nil
+	return s, nil
+}
+
+// midRequest is readLine for every line after the first: a request that
+// stops there is answered.
+func midRequest(r *bufio.Reader, budget *int, overCode int) (string, error) {
+	line, err := readLine(r, budget, overCode)
+	var he *httpError
+	if err != nil && !errors.As(err, &he) {
+		return "", endedEarly(err, "the request ended early")
+	}
+	return line, err
+}
+
+// endedEarly is the answer to a request cut short: 408 when its deadline
+// passed, 400 when the client closed its side.
+func endedEarly(err error, msg string) error {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return bad(408, "the request was not sent in time")
+	}
+	return bad(400, "%s", msg)
 }
 
 // writeResponse writes an answer and nothing after it.
@@ -172,6 +353,8 @@ func writeResponse(w io.Writer, resp Response) error {
 
 func statusText(code int) string {
 	switch code {
+	case 100:
+		return "Continue"
 	case 200:
 		return "OK"
 	case 202:
@@ -184,16 +367,24 @@ func statusText(code int) string {
 		return "Not Found"
 	case 405:
 		return "Method Not Allowed"
+	case 408:
+		return "Request Timeout"
 	case 409:
 		return "Conflict"
 	case 411:
 		return "Length Required"
 	case 413:
 		return "Content Too Large"
+	case 417:
+		return "Expectation Failed"
 	case 422:
 		return "Unprocessable Content"
 	case 431:
 		return "Request Header Fields Too Large"
+	case 500:
+		return "Internal Server Error"
+	case 501:
+		return "Not Implemented"
 	case 503:
 		return "Service Unavailable"
 	case 505:
@@ -202,29 +393,52 @@ func statusText(code int) string {
 	return "Status"
 }
 
-// readResponse parses an answer of the subset above, for tend ctl.
+// maxAnswer bounds what tend ctl reads of an answer.
+const maxAnswer = 16 << 20
+
+// readResponse parses an answer for tend ctl: interim 1xx answers are
+// skipped, the body is read to its Content-Length (or to the end, bounded).
 func readResponse(r *bufio.Reader) (int, []byte, error) {
-	status, err := r.ReadString('\n')
-	if err != nil {
-		return 0, nil, fmt.Errorf("no answer: %v", err)
-	}
-	fields := strings.Fields(status)
-	if len(fields) < 2 || !strings.HasPrefix(fields[0], "HTTP/1.") {
-		return 0, nil, fmt.Errorf("not an HTTP answer: %q", strings.TrimSpace(status))
-	}
-	code, err := strconv.Atoi(fields[1])
-	if err != nil {
-		return 0, nil, fmt.Errorf("bad status %q", fields[1])
-	}
 	for {
-		line, err := r.ReadString('\n')
+		budget := maxHeader
+		status, err := readLine(r, &budget, 431)
 		if err != nil {
-			return 0, nil, fmt.Errorf("answer ended in its head: %v", err)
+			return 0, nil, fmt.Errorf("no answer: %v", err)
 		}
-		if strings.TrimRight(line, "\r\n") == "" {
-			break
+		code, err := httpwire.ParseStatusLine(status)
+		if err != nil {
+			return 0, nil, err
 		}
+		length := int64(-1)
+		for {
+			line, err := readLine(r, &budget, 431)
+			if err != nil {
+				return 0, nil, fmt.Errorf("answer ended in its head: %v", err)
+			}
+			if line == "" {
+				break
+			}
+			name, value, err := httpwire.ParseHeaderLine(line)
+			if err != nil {
+				return 0, nil, fmt.Errorf("bad answer: %v", err)
+			}
+			if strings.EqualFold(name, "Content-Length") {
+				if length, err = httpwire.ParseContentLength(value); err != nil || length > maxAnswer {
+					return 0, nil, fmt.Errorf("bad answer: Content-Length %q", value)
+				}
+			}
+		}
+		if code < 200 {
+			continue // 100 Continue: the final answer follows
+		}
+		if length < 0 {
+			body, err := io.ReadAll(io.LimitReader(r, maxAnswer))
+			return code, body, err
+		}
+		body := make([]byte, length)
+		if _, err := io.ReadFull(r, body); err != nil {
+			return 0, nil, fmt.Errorf("answer shorter than its Content-Length: %v", err)
+		}
+		return code, body, nil
 	}
-	body, err := io.ReadAll(io.LimitReader(r, 16<<20))
-	return code, body, err
 }

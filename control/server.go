@@ -5,6 +5,7 @@ package control
 import (
 	"bufio"
 	"bytes"
+	"container/list"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -25,12 +27,17 @@ import (
 	"github.com/tend-init/tend/supervise"
 )
 
-// Limits that keep a client from holding tend's attention.
+// Limits that keep a client from holding tend's attention. The head must
+// arrive within headTimeout of the accept: an operator's client sends it
+// at once, and a short wait frees an idle client's slot early even when
+// nobody else needs it.
 const (
-	maxBody        = 64 << 10
-	maxHeader      = 16 << 10
-	headerTimeout  = 5 * time.Second
-	requestTimeout = 15 * time.Second
+	maxBody       = 64 << 10
+	maxHeader     = 16 << 10
+	headTimeout   = 2 * time.Second
+	bodyTimeout   = 10 * time.Second // after the head
+	writeTimeout  = 10 * time.Second
+	lingerTimeout = time.Second // for the client to read an early answer
 )
 
 // Supervisor is what the API needs from the supervisor; every call runs on
@@ -61,9 +68,30 @@ func NewHandler(sup Supervisor, power Power, log *logrus.Logger) *Handler {
 	return &Handler{sup: sup, power: power, log: log}
 }
 
-// maxConns bounds the connections served at once; more are answered 503
-// at once, so no client can hold tend's attention.
+// maxConns bounds the connections served at once. A connection's slot is
+// "reading" until its whole request has arrived; when every slot is taken,
+// the oldest reading connection is closed to make room for the newcomer.
+// So clients that connect and send nothing (or dribble), however many,
+// cannot keep an operator out: an operator's client sends its request as
+// it connects, and is the newest, not the oldest, when the next one comes.
+// Only when every slot holds a request being answered is a newcomer
+// refused with a 503. (A separate reserve of slots would not do: idle
+// clients would fill the reserve too.)
 const maxConns = 32
+
+// After a failed accept (out of fds, ...) the next try waits, as net/http
+// does: 5 ms, doubling up to 1 s, so that a shortage neither spins the
+// loop nor ends it.
+const (
+	acceptBackoffMin = 5 * time.Millisecond
+	acceptBackoffMax = time.Second
+)
+
+// acceptor is the listener: a *net.UnixListener, or a test's wrapper.
+type acceptor interface {
+	AcceptUnix() (*net.UnixConn, error)
+	Close() error
+}
 
 // Serve listens on path (mode 0600) and serves the API until ctx ends.
 // Connections from a uid other than root's or tend's own are refused.
@@ -90,61 +118,247 @@ func Serve(ctx context.Context, path string, h *Handler, log *logrus.Logger) err
 		l.Close()
 		return err
 	}
-	slots := make(chan struct{}, maxConns)
-	guard.Go("control socket", func() {
-		for {
-			conn, err := l.AcceptUnix()
-			if err != nil {
-				if ctx.Err() == nil {
-					log.Errorf("control socket %s: %v", path, err)
-				}
-				return
-			}
-			select {
-			case slots <- struct{}{}:
-				guard.Go("control connection", func() {
-					defer func() { <-slots }()
-					h.serveConn(conn)
-				})
-			default:
-				conn.SetWriteDeadline(time.Now().Add(time.Second))
-				writeResponse(conn, errorResponse(503, "too many connections; try again"))
-				conn.Close()
-			}
-		}
-	})
+	serve(ctx, l, path, h, log)
+	return nil
+}
+
+// server is one listening socket's state.
+type server struct {
+	name  string // the socket's path, for the log
+	h     *Handler
+	log   *logrus.Logger
+	slots *slots
+}
+
+// serve runs the accept loop on l until ctx ends, then closes l, removes
+// the socket file and closes the connections still sending their request
+// (those being answered are answered).
+func serve(ctx context.Context, l acceptor, path string, h *Handler, log *logrus.Logger) *server {
+	s := &server{name: path, h: h, log: log, slots: newSlots(maxConns)}
+	guard.Go("control socket", func() { s.acceptLoop(ctx, l) })
 	guard.Go("control socket closer", func() {
 		<-ctx.Done()
 		l.Close()
 		os.Remove(path)
+		s.slots.closeReading()
 	})
-	return nil
+	return s
+}
+
+func (s *server) acceptLoop(ctx context.Context, l acceptor) {
+	var backoff time.Duration
+	failed := 0
+	for {
+		conn, err := l.AcceptUnix()
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Once per burst of failures; the end of the burst is logged too.
+			if failed++; failed == 1 {
+				s.log.Errorf("control socket %s: %v; retrying with a backoff up to %s", s.name, err, acceptBackoffMax)
+			}
+			backoff = min(max(2*backoff, acceptBackoffMin), acceptBackoffMax)
+			// Out of fds: a client still sending its request holds one
+			// that an operator's connection needs more.
+			if (errors.Is(err, unix.EMFILE) || errors.Is(err, unix.ENFILE)) && s.slots.evictOldest() {
+				backoff = acceptBackoffMin
+			}
+			wait := time.NewTimer(backoff)
+			select {
+			case <-wait.C:
+			case <-ctx.Done():
+				wait.Stop()
+				return
+			}
+			continue
+		}
+		if failed > 0 {
+			s.log.Warnf("control socket %s: accepting again after %d failed accepts", s.name, failed)
+			failed, backoff = 0, 0
+		}
+		slot, ok := s.slots.admit(conn)
+		if !ok {
+			refuse(conn)
+			continue
+		}
+		guard.Go("control connection", func() {
+			defer s.slots.release(slot)
+			s.serveConn(slot)
+		})
+	}
+}
+
+// slots admits connections up to a limit (see maxConns).
+type slots struct {
+	mu      sync.Mutex
+	size    int
+	free    int
+	reading list.List // of *connSlot still reading their request, oldest first
+	closed  bool
+}
+
+// connSlot is one admitted connection's place.
+type connSlot struct {
+	conn *net.UnixConn
+	elem *list.Element // in slots.reading while it reads its request
+	gone bool          // released, or evicted and its place given away
+}
+
+func newSlots(n int) *slots { return &slots{size: n, free: n} }
+
+// admit gives conn a slot, evicting the oldest reading connection if every
+// slot is taken; false when all of them are answering requests.
+func (s *slots) admit(conn *net.UnixConn) (*connSlot, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.closed:
+		return nil, false
+	case s.free > 0:
+		s.free--
+	case !s.evictLocked():
+		return nil, false
+	}
+	slot := &connSlot{conn: conn}
+	slot.elem = s.reading.PushBack(slot)
+	return slot, true
+}
+
+// evictLocked closes the oldest reading connection; the caller has its slot.
+func (s *slots) evictLocked() bool {
+	front := s.reading.Front()
+	if front == nil {
+		return false
+	}
+	old := s.reading.Remove(front).(*connSlot)
+	old.elem, old.gone = nil, true
+	old.conn.Close() // its goroutine's read fails at once and it ends
+	return true
+}
+
+// evictOldest closes the oldest reading connection to free its fd.
+func (s *slots) evictOldest() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.evictLocked() {
+		return false
+	}
+	s.free++
+	return true
+}
+
+// answering marks slot's request as complete: it can no longer be evicted.
+// False if it was evicted meanwhile (its connection is closed).
+func (s *slots) answering(slot *connSlot) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if slot.gone {
+		return false
+	}
+	s.reading.Remove(slot.elem)
+	slot.elem = nil
+	return true
+}
+
+// release gives slot's place back, unless an eviction gave it away.
+func (s *slots) release(slot *connSlot) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if slot.gone {
+		return
+	}
+	if slot.elem != nil {
+		s.reading.Remove(slot.elem)
+	}
+	slot.elem, slot.gone = nil, true
+	s.free++
+}
+
+// counts is how many slots are taken and how many of them still read.
+func (s *slots) counts() (taken, reading int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.size - s.free, s.reading.Len()
+}
+
+// closeReading admits nobody more and closes the connections still reading.
+func (s *slots) closeReading() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	for s.evictLocked() {
+		s.free++
+	}
+}
+
+// refuse answers 503 without holding up the accept loop: the answer fits
+// in a fresh socket's buffer, and what the client already sent is
+// discarded, since closing with input unread resets the connection, which
+// can lose the answer.
+func refuse(conn *net.UnixConn) {
+	conn.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+	writeResponse(conn, errorResponse(503, "every connection slot is answering a request; try again"))
+	if raw, err := conn.SyscallConn(); err == nil {
+		buf := make([]byte, 4096)
+		raw.Read(func(fd uintptr) bool {
+			// The socket is non-blocking: this reads only what is queued.
+			for range 16 {
+				if n, err := unix.Read(int(fd), buf); n <= 0 || err != nil {
+					break
+				}
+			}
+			return true
+		})
+	}
+	conn.Close()
 }
 
 // serveConn answers the one request of a connection.
-func (h *Handler) serveConn(conn *net.UnixConn) {
+func (s *server) serveConn(slot *connSlot) {
+	conn := slot.conn
 	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(requestTimeout))
+	conn.SetReadDeadline(time.Now().Add(headTimeout))
+	conn.SetWriteDeadline(time.Now().Add(writeTimeout))
 	if uid, ok := peerUID(conn); !ok || (uid != 0 && uid != uint32(os.Getuid())) {
 		writeResponse(conn, errorResponse(403, "only root and tend's own user may use this socket"))
-		// Closing with the request unread would reset the connection and
-		// lose the answer: drain a bounded amount first.
-		conn.CloseWrite()
-		conn.SetReadDeadline(time.Now().Add(time.Second))
-		io.Copy(io.Discard, io.LimitReader(conn, maxHeader+maxBody))
+		linger(conn)
 		return
 	}
-	conn.SetReadDeadline(time.Now().Add(headerTimeout))
-	req, err := readRequest(bufio.NewReaderSize(conn, 4096))
+	beforeBody := func(sendContinue bool) error {
+		conn.SetReadDeadline(time.Now().Add(bodyTimeout))
+		if !sendContinue {
+			return nil
+		}
+		conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+		_, err := io.WriteString(conn, continueLine)
+		return err
+	}
+	req, err := readRequest(bufio.NewReaderSize(conn, 4096), beforeBody)
 	if err != nil {
 		var he *httpError
 		if errors.As(err, &he) {
-			writeResponse(conn, errorResponse(he.code, he.msg))
+			conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+			writeResponse(conn, errorResponse(he.Code, he.Msg))
+			linger(conn)
 		}
-		return // EOF or a time-out: nobody to answer
+		return // the client went away, timed out before a byte, or was evicted
 	}
-	conn.SetWriteDeadline(time.Now().Add(requestTimeout))
-	writeResponse(conn, h.Handle(req))
+	if !s.slots.answering(slot) {
+		return // evicted as the request completed: its connection is closed
+	}
+	resp := s.h.Handle(req)
+	conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	writeResponse(conn, resp)
+}
+
+// linger lets the client read an answer given before its whole request
+// was read: closing with input unread would reset the connection and could
+// lose the answer. Bounded in bytes and time, and the slot stays evictable.
+func linger(conn *net.UnixConn) {
+	conn.CloseWrite()
+	conn.SetReadDeadline(time.Now().Add(lingerTimeout))
+	io.Copy(io.Discard, io.LimitReader(conn, maxHeader+2*maxBody))
 }
 
 // peerUID is the connecting process's uid (SO_PEERCRED).

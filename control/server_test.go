@@ -15,6 +15,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
+	"github.com/tend-init/tend/httpwire"
 	"github.com/tend-init/tend/supervise"
 )
 
@@ -126,70 +127,206 @@ func TestAPI(t *testing.T) {
 // answer as tend ctl does.
 func roundTrip(t *testing.T, sup Supervisor, raw string) (int, string) {
 	t.Helper()
+	code, body, _ := exchange(t, sup, raw)
+	return code, body
+}
+
+// exchange is roundTrip that also returns the interim answer sent before
+// the body ("" for none). It fails t if the body is read before the
+// interim answer of an `Expect: 100-continue` was written.
+func exchange(t testing.TB, sup Supervisor, raw string) (int, string, string) {
+	t.Helper()
+	var interim bytes.Buffer
+	in := io.Reader(strings.NewReader(raw))
+	if head, body, ok := strings.Cut(raw, "\r\n\r\n"); ok {
+		w := &watchedReader{r: strings.NewReader(body), interim: &interim, t: t, expect: expectsContinue(head)}
+		in = io.MultiReader(strings.NewReader(head+"\r\n\r\n"), w)
+	}
 	var resp Response
-	req, err := readRequest(bufio.NewReader(strings.NewReader(raw)))
+	// A buffer of the smallest size bufio allows, so that the body is not
+	// read ahead with the head.
+	req, err := readRequest(bufio.NewReaderSize(in, 16), func(sendContinue bool) error {
+		if sendContinue {
+			interim.WriteString(continueLine)
+		}
+		return nil
+	})
 	if err != nil {
 		var he *httpError
 		if !errors.As(err, &he) {
-			return 0, err.Error()
+			return 0, err.Error(), interim.String()
 		}
-		resp = errorResponse(he.code, he.msg)
+		resp = errorResponse(he.Code, he.Msg)
 	} else {
 		resp = NewHandler(sup, nil, quietLog()).Handle(req)
 	}
 	var out bytes.Buffer
+	out.WriteString(interim.String())
 	if err := writeResponse(&out, resp); err != nil {
 		t.Fatal(err)
 	}
 	wire := out.String()
-	code, body, err := readResponse(bufio.NewReader(&out))
+	code, answer, err := readResponse(bufio.NewReader(&out))
 	if err != nil {
 		t.Fatalf("unreadable answer %q: %v", wire, err)
 	}
-	if !json.Valid(body) || !strings.Contains(wire, "Content-Type: application/json") {
+	if !json.Valid(answer) || !strings.Contains(wire, "Content-Type: application/json") {
 		t.Fatalf("not a JSON answer: %q", wire)
 	}
-	return code, string(body)
+	return code, string(answer), interim.String()
+}
+
+// expectsContinue: does this head (CRLF lines) ask an HTTP/1.1 server for
+// a 100 Continue?
+func expectsContinue(head string) bool {
+	lines := strings.Split(head, "\r\n")
+	if !strings.HasSuffix(lines[0], " HTTP/1.1") {
+		return false
+	}
+	for _, l := range lines[1:] {
+		name, value, err := httpwire.ParseHeaderLine(l)
+		if err == nil && strings.EqualFold(name, "expect") && strings.EqualFold(value, "100-continue") {
+			return true
+		}
+	}
+	return false
+}
+
+// watchedReader is a request's body: it fails the test when it is read
+// before the "100 Continue" its request asked for.
+type watchedReader struct {
+	r       io.Reader
+	interim *bytes.Buffer
+	t       testing.TB
+	expect  bool
+}
+
+func (w *watchedReader) Read(p []byte) (int, error) {
+	if w.expect && w.interim.Len() == 0 {
+		w.t.Fatalf("the body was read before 100 Continue was sent")
+	}
+	return w.r.Read(p)
 }
 
 func TestHealthy(t *testing.T) {
-	if code, body := roundTrip(t, &fakeSupervisor{healthy: true}, "GET /v1/health HTTP/1.1\r\n\r\n"); code != 200 {
+	if code, body := roundTrip(t, &fakeSupervisor{healthy: true}, "GET /v1/health HTTP/1.1\r\nHost: tend\r\n\r\n"); code != 200 {
 		t.Fatalf("%d %s", code, body)
 	}
 }
 
+const signalBody = `{"signal":"USR1"}`
+
 func TestMalformedRequests(t *testing.T) {
 	big := `{"signal":"` + strings.Repeat("A", maxBody) + `"}`
 	cases := []struct {
+		name string
 		raw  string
 		want int
 	}{
-		{fmt.Sprintf("POST /v1/services/web/signal HTTP/1.1\r\nContent-Length: %d\r\n\r\n%s", len(big), big), 413},
-		{"GET /v1/services HTTP/2.0\r\n\r\n", 505},
-		{"GET /v1/services\r\n\r\n", 400},
-		{"get /v1/services HTTP/1.1\r\n\r\n", 400},
-		{"GET /v1/services HTTP/1.1\r\nBad Header\r\n\r\n", 400},
-		{"GET /v1/services HTTP/1.1\r\nContent-Length: -1\r\n\r\n", 400},
-		{"GET /v1/services HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400},
-		{"POST /v1/reload HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 411},
-		{"POST /v1/services/web/signal HTTP/1.1\r\nContent-Length: 50\r\n\r\n{}", 400},
-		{"GET /v1/services/%zz HTTP/1.1\r\n\r\n", 400},
-		{"GET /v1/services HTTP/1.1\r\nX: " + strings.Repeat("a", maxHeader) + "\r\n\r\n", 431},
-		{"GET /v1/services HTTP/1.1\r\n" + strings.Repeat("X: y\r\n", 100) + "\r\n", 431},
-		{"GET /v1/ser\x00vices HTTP/1.1\r\n\r\n", 400},
-		{"GET http://tend/v1/services/web?x=1 HTTP/1.1\r\n\r\n", 200},
-		{"GET /v1/services/web%2Fstop HTTP/1.1\r\n\r\n", 404},
-		{"GET /v1/services", 400},
+		{"body over the limit", fmt.Sprintf("POST /v1/services/web/signal HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n%s", len(big), big), 413},
+		{"HTTP/2", "GET /v1/services HTTP/2.0\r\nHost: t\r\n\r\n", 505},
+		{"HTTP/1.10", "GET /v1/services HTTP/1.10\r\nHost: t\r\n\r\n", 400},
+		{"no version", "GET /v1/services\r\n\r\n", 400},
+		{"lower-case method", "get /v1/services HTTP/1.1\r\nHost: t\r\n\r\n", 405},
+		{"method not a token", "G(T /v1/services HTTP/1.1\r\nHost: t\r\n\r\n", 400},
+		{"header without colon", "GET /v1/services HTTP/1.1\r\nHost: t\r\nBad Header\r\n\r\n", 400},
+		{"space before colon", "GET /v1/services HTTP/1.1\r\nHost : t\r\n\r\n", 400},
+		{"obsolete folding", "GET /v1/services HTTP/1.1\r\nHost: t\r\nX: a\r\n b\r\n\r\n", 400},
+		{"negative length", "GET /v1/services HTTP/1.1\r\nHost: t\r\nContent-Length: -1\r\n\r\n", 400},
+		{"length with a plus", "POST /v1/services/web/signal HTTP/1.1\r\nHost: t\r\nContent-Length: +17\r\n\r\n" + signalBody, 400},
+		{"length as a list", "POST /v1/services/web/signal HTTP/1.1\r\nHost: t\r\nContent-Length: 17, 17\r\n\r\n" + signalBody, 400},
+		{"length in hex", "POST /v1/services/web/signal HTTP/1.1\r\nHost: t\r\nContent-Length: 0x11\r\n\r\n" + signalBody, 400},
+		{"lengths that differ", "GET /v1/services HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400},
+		{"lengths that agree", "POST /v1/services/web/signal HTTP/1.1\r\nHost: t\r\nContent-Length: 17\r\nContent-Length: 017\r\n\r\n" + signalBody, 200},
+		{"length beyond int64", "POST /v1/reload HTTP/1.1\r\nHost: t\r\nContent-Length: 99999999999999999999\r\n\r\n", 413},
+		{"body shorter than its length", "POST /v1/services/web/signal HTTP/1.1\r\nHost: t\r\nContent-Length: 50\r\n\r\n{}", 400},
+		{"no Host in 1.1", "GET /v1/services HTTP/1.1\r\n\r\n", 400},
+		{"no Host in absolute-form", "GET http://tend/v1/services HTTP/1.1\r\n\r\n", 400},
+		{"two Hosts", "GET /v1/services HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n", 400},
+		{"bad Host", "GET /v1/services HTTP/1.1\r\nHost: a b/c\r\n\r\n", 400},
+		{"empty Host", "GET /v1/services HTTP/1.1\r\nHost:\r\n\r\n", 200},
+		{"no Host in 1.0", "GET /v1/services HTTP/1.0\r\n\r\n", 200},
+		{"chunked", "POST /v1/services/web/signal HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{\"sig\r\nc;ext=1\r\nnal\":\"USR1\"}\r\n0\r\nX-Trailer: 1\r\n\r\n", 200},
+		{"chunked, upper-case hex and name", "POST /v1/services/web/signal HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: Chunked\r\n\r\n11\r\n" + signalBody + "\r\n0\r\n\r\n", 200},
+		{"chunked and a length", "POST /v1/services/web/signal HTTP/1.1\r\nHost: t\r\nContent-Length: 17\r\nTransfer-Encoding: chunked\r\n\r\n11\r\n" + signalBody + "\r\n0\r\n\r\n", 400},
+		{"gzip then chunked", "POST /v1/reload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501},
+		{"chunked not last", "POST /v1/reload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n", 400},
+		{"chunked in 1.0", "POST /v1/reload HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
+		{"chunk size not hex", "POST /v1/reload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n\r\n", 400},
+		{"chunk size with a sign", "POST /v1/reload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n+5\r\nhello\r\n0\r\n\r\n", 400},
+		{"chunk size too long", "POST /v1/reload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n0000000005\r\nhello\r\n0\r\n\r\n", 400},
+		{"chunk longer than its size", "POST /v1/reload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhello\r\n0\r\n\r\n", 400},
+		{"chunked body ends early", "POST /v1/reload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel", 400},
+		{"chunked over the limit", "POST /v1/reload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n" + strings.Repeat("8000\r\n"+strings.Repeat("a", 0x8000)+"\r\n", 3) + "0\r\n\r\n", 413},
+		{"chunk framing over the limit", "POST /v1/reload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n" + strings.Repeat("1;xxxxxxxxxxxxxxxxxxxxxxxxx\r\na\r\n", 1000) + "0\r\n\r\n", 413},
+		{"bad trailer", "POST /v1/services/web/signal HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n11\r\n" + signalBody + "\r\n0\r\nBad Trailer\r\n\r\n", 400},
+		{"unknown expectation", "POST /v1/reload HTTP/1.1\r\nHost: t\r\nExpect: 200-ok\r\n\r\n", 417},
+		{"bad escape", "GET /v1/services/%zz HTTP/1.1\r\nHost: t\r\n\r\n", 400},
+		{"head over the limit", "GET /v1/services HTTP/1.1\r\nX: " + strings.Repeat("a", maxHeader) + "\r\n\r\n", 431},
+		{"too many header lines", "GET /v1/services HTTP/1.1\r\n" + strings.Repeat("X: y\r\n", 100) + "\r\n", 431},
+		{"NUL in the target", "GET /v1/ser\x00vices HTTP/1.1\r\nHost: t\r\n\r\n", 400},
+		{"stray CR", "GET /v1/services HTTP/1.1\r\nHost: t\rX: 1\r\n\r\n", 400},
+		{"fragment", "GET /v1/services#x HTTP/1.1\r\nHost: t\r\n\r\n", 400},
+		{"non-ASCII path", "GET /v1/services/caf\xc3\xa9 HTTP/1.1\r\nHost: t\r\n\r\n", 400},
+		{"absolute-form with a query", "GET http://tend/v1/services/web?x=1 HTTP/1.1\r\nHost: tend\r\n\r\n", 200},
+		{"absolute-form POST", "POST http://localhost/v1/shutdown HTTP/1.1\r\nHost: localhost\r\n\r\n", 202},
+		{"absolute-form, upper-case scheme", "GET HTTP://localhost:80/v1/services HTTP/1.1\r\nHost: localhost\r\n\r\n", 200},
+		{"absolute-form without a path", "GET http://localhost HTTP/1.1\r\nHost: localhost\r\n\r\n", 404},
+		{"absolute-form without a host", "GET http:///v1/services HTTP/1.1\r\nHost: t\r\n\r\n", 400},
+		{"absolute-form with userinfo", "GET http://u@localhost/v1/services HTTP/1.1\r\nHost: t\r\n\r\n", 400},
+		{"another scheme", "GET ftp://localhost/v1/services HTTP/1.1\r\nHost: t\r\n\r\n", 400},
+		{"asterisk-form", "OPTIONS * HTTP/1.1\r\nHost: t\r\n\r\n", 400},
+		{"authority-form", "CONNECT localhost:80 HTTP/1.1\r\nHost: t\r\n\r\n", 400},
+		{"escaped slash", "GET /v1/services/web%2Fstop HTTP/1.1\r\nHost: t\r\n\r\n", 404},
+		{"bare LF lines", "GET /v1/services HTTP/1.1\nHost: t\n\n", 200},
+		{"empty lines first", "\r\n\r\nGET /v1/services HTTP/1.1\r\nHost: t\r\n\r\n", 200},
+		{"cut in the request line", "GET /v1/services", 400},
+		{"cut in the head", "GET /v1/services HTTP/1.1\r\nHost: t\r\n", 400},
 	}
 	for _, c := range cases {
-		if code, body := roundTrip(t, &fakeSupervisor{}, c.raw); code != c.want {
-			t.Errorf("%.60q: %d %s, want %d", c.raw, code, body, c.want)
+		code, body, interim := exchange(t, &fakeSupervisor{}, c.raw)
+		if code != c.want || interim != "" {
+			t.Errorf("%s: %d %s (interim %q), want %d", c.name, code, body, interim, c.want)
 		}
 	}
 }
 
+func TestExpectContinue(t *testing.T) {
+	head := "POST /v1/services/web/signal %s\r\nHost: t\r\nContent-Length: %d\r\nExpect: %s\r\n\r\n%s"
+	cases := []struct {
+		name, version, expect, body string
+		want                        int
+		interim                     bool
+	}{
+		{"1.1", "HTTP/1.1", "100-continue", signalBody, 200, true},
+		{"any case", "HTTP/1.1", "100-Continue", signalBody, 200, true},
+		{"1.0 is not told", "HTTP/1.0", "100-continue", signalBody, 200, false},
+		{"too large: the final answer at once", "HTTP/1.1", "100-continue", strings.Repeat(" ", maxBody+1), 413, false},
+		{"other expectation", "HTTP/1.1", "something", signalBody, 417, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			code, body, interim := exchange(t, &fakeSupervisor{}, fmt.Sprintf(head, c.version, len(c.body), c.expect, c.body))
+			if code != c.want || (interim == continueLine) != c.interim {
+				t.Fatalf("%d %s, interim %q; want %d, interim %v", code, body, interim, c.want, c.interim)
+			}
+		})
+	}
+	// No body, nothing to continue.
+	if _, _, interim := exchange(t, &fakeSupervisor{}, "POST /v1/reload HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\n\r\n"); interim != "" {
+		t.Fatalf("a 100 Continue for a request without a body")
+	}
+	// Chunked bodies are told to go on too.
+	code, _, interim := exchange(t, &fakeSupervisor{}, "POST /v1/services/web/signal HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nTransfer-Encoding: chunked\r\n\r\n11\r\n"+signalBody+"\r\n0\r\n\r\n")
+	if code != 200 || interim != continueLine {
+		t.Fatalf("chunked with Expect: %d, interim %q", code, interim)
+	}
+}
+
 // FuzzHandler feeds raw bytes to the request parser and the handler:
-// every answer must be JSON and below 500 (but 505), and nothing may panic.
+// every answer must be JSON and below 500 (but 501 and 505), a 100
+// Continue only for a head that asked for it and before its body is read,
+// a 2xx only for a request of HTTP/1.1 with a Host, and nothing may panic.
 func FuzzHandler(f *testing.F) {
 	for _, seed := range []string{
 		"GET /v1/services HTTP/1.1\r\nHost: tend\r\n\r\n",
@@ -203,17 +340,26 @@ func FuzzHandler(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		code, body := roundTrip(t, &fakeSupervisor{reloadOK: true, healthy: true}, string(raw))
+		code, body, interim := exchange(t, &fakeSupervisor{reloadOK: true, healthy: true}, string(raw))
 		if code == 0 {
-			return // the request ended before its head did: no answer is owed
+			return // the request ended before its first byte: no answer is owed
 		}
-		if code >= 500 && code != 505 {
+		if code >= 500 && code != 501 && code != 505 {
 			t.Fatalf("%d for %q: %s", code, raw, body)
+		}
+		head, _, _ := strings.Cut(string(raw), "\r\n\r\n")
+		if interim != "" && !strings.Contains(strings.ToLower(head), "100-continue") {
+			t.Fatalf("100 Continue for %q", raw)
+		}
+		if code/100 == 2 && bytes.Contains(raw[:bytes.IndexByte(raw, '\n')+1], []byte(" HTTP/1.1")) &&
+			!bytes.Contains(bytes.ToLower(raw), []byte("\nhost:")) {
+			t.Fatalf("%d for an HTTP/1.1 request without a Host: %q", code, raw)
 		}
 	})
 }
 
 func TestServeKeepsALiveSocket(t *testing.T) {
+	noLeaks(t)
 	path := t.TempDir() + "/tend.sock"
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -1,0 +1,79 @@
+package control
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tend-init/tend/supervise"
+)
+
+// downSupervisor refuses everything as a supervisor that is going away.
+type downSupervisor struct{ fakeSupervisor }
+
+var errDown = errors.New("the supervisor is shutting down")
+
+func (downSupervisor) Statuses() ([]supervise.ServiceStatus, error) { return nil, errDown }
+func (downSupervisor) Status(string) (supervise.ServiceStatus, error) {
+	return supervise.ServiceStatus{}, errDown
+}
+func (downSupervisor) Health() (bool, []string, error)         { return false, nil, errDown }
+func (downSupervisor) SignalService(string, unix.Signal) error { return errDown }
+
+func TestCLIShowsWhyTendRefused(t *testing.T) {
+	cases := []struct {
+		name        string
+		sup         Supervisor
+		args        []string
+		code        int
+		out, errw   string // what stdout and stderr must contain
+		notOut      string // what stdout must not contain ("" for no check)
+		emptyStdout bool
+	}{
+		{"status while tend goes down", &downSupervisor{}, []string{"status"}, 1, "", "503 Service Unavailable: the supervisor is shutting down", "", true},
+		{"status of one while tend goes down", &downSupervisor{}, []string{"status", "web"}, 1, "", "the supervisor is shutting down", "", true},
+		{"status --json while tend goes down", &downSupervisor{}, []string{"status", "--json"}, 1, `"error": "the supervisor is shutting down"`, "503 Service Unavailable", "", false},
+		{"health while tend goes down", &downSupervisor{}, []string{"health"}, 1, "", "503 Service Unavailable: the supervisor is shutting down", "unhealthy", true},
+		{"signal while tend goes down", &downSupervisor{}, []string{"signal", "web", "USR1"}, 1, "", "the supervisor is shutting down", "", true},
+		{"unhealthy", &fakeSupervisor{}, []string{"health"}, 1, "unhealthy:\n  web is not ready\n", "", "", false},
+		{"healthy", &fakeSupervisor{healthy: true}, []string{"health"}, 0, "healthy\n", "", "unhealthy", false},
+		{"unknown service", &fakeSupervisor{}, []string{"status", "nope"}, 1, "", `tend ctl: no such service`, "", true},
+		{"invalid reload", &fakeSupervisor{}, []string{"reload"}, 1, "", "the config is invalid; the running config stays in force\n  tend.toml:3: services.x.restart: bad\n  tend.toml:4: services.x.colour: unknown key\n", "", true},
+		{"status", &fakeSupervisor{}, []string{"status"}, 0, "web", "", "", false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			path, _ := serveTest(t, c.sup, quietLog(), nil)
+			var out, errw strings.Builder
+			code := CLI(append([]string{"--socket", path}, c.args...), &out, &errw)
+			if code != c.code || !strings.Contains(out.String(), c.out) || !strings.Contains(errw.String(), c.errw) ||
+				(c.notOut != "" && strings.Contains(out.String(), c.notOut)) || (c.emptyStdout && out.Len() != 0) {
+				t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errw.String())
+			}
+		})
+	}
+}
+
+func TestExplainAnythingButJSON(t *testing.T) {
+	cases := []struct {
+		code int
+		body string
+		want string
+	}{
+		{502, "oops!", `tend ctl: tend answered 502 Status: "oops!"` + "\n"},
+		{503, "", "tend ctl: tend answered 503 Service Unavailable with no body\n"},
+		{500, `{"other": 1}`, `tend ctl: tend answered 500 Internal Server Error: "{\"other\": 1}"` + "\n"},
+		{404, `{"error": "no such resource: /x"}`, "tend ctl: no such resource: /x\n"},
+		{503, `{"healthy": false, "reasons": ["a is down"]}`, "tend ctl: tend answered 503 Service Unavailable:\n  a is down\n"},
+		{400, strings.Repeat("x", 300), `tend ctl: tend answered 400 Bad Request: "` + strings.Repeat("x", 200) + `…"` + "\n"},
+	}
+	for _, c := range cases {
+		var errw strings.Builder
+		(&client{errw: &errw}).explain(c.code, []byte(c.body))
+		if errw.String() != c.want {
+			t.Errorf("%d %q: %q, want %q", c.code, c.body, errw.String(), c.want)
+		}
+	}
+}

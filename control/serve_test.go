@@ -1,0 +1,460 @@
+package control
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
+
+	"github.com/tend-init/tend/supervise"
+)
+
+// noLeaks fails t unless, once t's later cleanups (the server's cancel)
+// have run, every goroutine that was not there when it was called has
+// ended. Goroutines are told apart by their ids, so a goroutine of an
+// earlier test that ends meanwhile cannot hide a new one.
+func noLeaks(t *testing.T) {
+	base := goroutines()
+	t.Cleanup(func() {
+		if err := settle(base, 5*time.Second); err != nil {
+			t.Error(err)
+		}
+	})
+}
+
+// goroutines maps the id of every goroutine to its stack.
+func goroutines() map[string]string {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	all := map[string]string{}
+	for g := range strings.SplitSeq(string(buf), "\n\n") {
+		if id, _, ok := strings.Cut(strings.TrimPrefix(g, "goroutine "), " "); ok {
+			all[id] = g
+		}
+	}
+	return all
+}
+
+// settle waits up to limit for every goroutine not in base to end.
+func settle(base map[string]string, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		var extra []string
+		for id, stack := range goroutines() {
+			if _, ok := base[id]; !ok {
+				extra = append(extra, stack)
+			}
+		}
+		if len(extra) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("goroutine leak: %d goroutines left behind:\n%s", len(extra), strings.Join(extra, "\n\n"))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestLeakCheckSeesALeak(t *testing.T) {
+	base := goroutines()
+	stop := make(chan struct{})
+	go func() { <-stop }()
+	err := settle(base, 100*time.Millisecond)
+	if err == nil || !strings.Contains(err.Error(), "TestLeakCheckSeesALeak") {
+		t.Fatalf("a parked goroutine went unnoticed: %v", err)
+	}
+	close(stop)
+	if err := settle(base, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// serveTest runs a server on a fresh socket for the length of the test,
+// on l's wrapper if wrap is not nil, and checks that it leaks nothing.
+func serveTest(t *testing.T, sup Supervisor, log *logrus.Logger, wrap func(*net.UnixListener) acceptor) (string, *server) {
+	t.Helper()
+	noLeaks(t)
+	path := t.TempDir() + "/tend.sock"
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a acceptor = l
+	if wrap != nil {
+		a = wrap(l)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	return path, serve(ctx, a, path, NewHandler(sup, nil, log), log)
+}
+
+// ask sends raw on a new connection and reads the answer.
+func ask(t *testing.T, path, raw string) (int, string, error) {
+	t.Helper()
+	conn, err := net.DialTimeout("unix", path, 5*time.Second)
+	if err != nil {
+		return 0, "", err
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	_, werr := io.WriteString(conn, raw)
+	code, body, err := readResponse(bufio.NewReader(conn))
+	if err != nil && werr != nil {
+		err = werr // an answer before the request was sent is still read
+	}
+	return code, string(body), err
+}
+
+const listRequest = "GET /v1/services HTTP/1.1\r\nHost: tend\r\n\r\n"
+
+// dialIdle opens n connections that send nothing.
+func dialIdle(t *testing.T, path string, n int) []net.Conn {
+	t.Helper()
+	conns := make([]net.Conn, 0, n)
+	t.Cleanup(func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	for range n {
+		c, err := net.DialTimeout("unix", path, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	return conns
+}
+
+// closedByServer reports whether the server has closed c (without a word).
+func closedByServer(c net.Conn, within time.Duration) bool {
+	c.SetReadDeadline(time.Now().Add(within))
+	n, err := c.Read(make([]byte, 1))
+	return n == 0 && errors.Is(err, io.EOF)
+}
+
+// waitFor polls cond for up to 5 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestIdleClientsCannotLockOut(t *testing.T) {
+	path, srv := serveTest(t, &fakeSupervisor{}, quietLog(), nil)
+	idle := dialIdle(t, path, 10*maxConns)
+	waitFor(t, "every idle client to be accepted", func() bool {
+		taken, reading := srv.slots.counts()
+		return taken == maxConns && reading == maxConns
+	})
+	for i := range 5 {
+		start := time.Now()
+		code, body, err := ask(t, path, listRequest)
+		if err != nil || code != 200 {
+			t.Fatalf("request %d with %d idle clients: %d %s %v", i, len(idle), code, body, err)
+		}
+		t.Logf("answered in %v with every slot held by an idle client", time.Since(start))
+	}
+	// The oldest made room: the first idle client is gone, the last one
+	// still waits (its head deadline has not passed).
+	if !closedByServer(idle[0], time.Second) {
+		t.Fatal("the oldest idle connection is still open")
+	}
+	last := idle[len(idle)-1]
+	if closedByServer(last, 100*time.Millisecond) {
+		t.Fatal("the newest idle connection was closed")
+	}
+	// And the head deadline ends it without an answer.
+	start := time.Now()
+	if !closedByServer(last, 5*time.Second) {
+		t.Fatal("an idle connection outlived its head deadline")
+	}
+	t.Logf("an idle connection was closed %v after its accept", time.Since(start)+100*time.Millisecond)
+}
+
+// blockingSupervisor answers Statuses only once release is closed.
+type blockingSupervisor struct {
+	fakeSupervisor
+	waiting atomic.Int32
+	release chan struct{}
+}
+
+func (b *blockingSupervisor) Statuses() ([]supervise.ServiceStatus, error) {
+	b.waiting.Add(1)
+	<-b.release
+	return b.fakeSupervisor.Statuses()
+}
+
+func TestBusySlotsAnswer503(t *testing.T) {
+	sup := &blockingSupervisor{release: make(chan struct{})}
+	path, _ := serveTest(t, sup, quietLog(), nil)
+	var once sync.Once
+	release := func() { once.Do(func() { close(sup.release) }) }
+	t.Cleanup(release)
+	var wg sync.WaitGroup
+	codes := make(chan int, maxConns)
+	for range maxConns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			code, _, _ := ask(t, path, listRequest)
+			codes <- code
+		}()
+	}
+	waitFor(t, "every slot to be answering", func() bool { return sup.waiting.Load() == maxConns })
+	// Requests being answered are not evicted: the newcomer is refused.
+	code, body, err := ask(t, path, listRequest)
+	if err != nil || code != 503 || !strings.Contains(body, "try again") {
+		t.Fatalf("with every slot answering: %d %s %v", code, body, err)
+	}
+	var out, errw strings.Builder
+	if code := CLI([]string{"--socket", path, "status"}, &out, &errw); code != 1 || !strings.Contains(errw.String(), "503 Service Unavailable: every connection slot") {
+		t.Fatalf("tend ctl with every slot answering: exit %d\n%s%s", code, out.String(), errw.String())
+	}
+	release()
+	wg.Wait()
+	close(codes)
+	for c := range codes {
+		if c != 200 {
+			t.Fatalf("a request being answered got %d", c)
+		}
+	}
+	if code, _, err := ask(t, path, listRequest); code != 200 {
+		t.Fatalf("after the rush: %d %v", code, err)
+	}
+}
+
+func TestHeadDeadline(t *testing.T) {
+	path, _ := serveTest(t, &fakeSupervisor{}, quietLog(), nil)
+	start := time.Now()
+	code, body, err := ask(t, path, "GET /v1/services HTTP/1.1\r\nHost: te")
+	took := time.Since(start)
+	if err != nil || code != 408 || took > 5*time.Second {
+		t.Fatalf("half a head: %d %s %v after %v", code, body, err, took)
+	}
+	t.Logf("half a head was answered 408 after %v", took)
+}
+
+// flakyListener fails its accepts with EMFILE while failing is set.
+type flakyListener struct {
+	*net.UnixListener
+	failing atomic.Bool
+	calls   atomic.Int64
+}
+
+func (f *flakyListener) AcceptUnix() (*net.UnixConn, error) {
+	f.calls.Add(1)
+	if f.failing.Load() {
+		return nil, &net.OpError{Op: "accept", Net: "unix", Err: os.NewSyscallError("accept4", unix.EMFILE)}
+	}
+	return f.UnixListener.AcceptUnix()
+}
+
+// lockedBuffer collects a logger's output while the server writes it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func TestAcceptErrorsAreRetried(t *testing.T) {
+	var logged lockedBuffer
+	log := logrus.New()
+	log.Out = &logged
+	fl := &flakyListener{}
+	path, srv := serveTest(t, &fakeSupervisor{}, log, func(l *net.UnixListener) acceptor {
+		fl.UnixListener = l
+		return fl
+	})
+	idle := dialIdle(t, path, 1)[0]
+	waitFor(t, "the idle client to be accepted", func() bool { _, r := srv.slots.counts(); return r == 1 })
+
+	// The loop sits in an accept that succeeds; every later one fails.
+	fl.failing.Store(true)
+	if code, _, err := ask(t, path, listRequest); code != 200 {
+		t.Fatalf("the request in the accept under way: %d %v", code, err)
+	}
+	// Out of fds, the idle client's is the one to give up.
+	if !closedByServer(idle, 5*time.Second) {
+		t.Fatal("out of fds, an idle connection was kept")
+	}
+	// A request now waits in the backlog while the accepts fail.
+	type answer struct {
+		code int
+		err  error
+	}
+	answered := make(chan answer, 1)
+	go func() {
+		code, _, err := ask(t, path, listRequest)
+		answered <- answer{code, err}
+	}()
+	before := fl.calls.Load()
+	time.Sleep(500 * time.Millisecond)
+	calls := fl.calls.Load() - before
+	t.Logf("%d failed accepts in 500ms", calls)
+	if calls > 20 {
+		t.Fatalf("%d accepts in 500ms: no backoff", calls)
+	}
+	select {
+	case a := <-answered:
+		t.Fatalf("answered while every accept failed: %+v", a)
+	default:
+	}
+	fl.failing.Store(false)
+	start := time.Now()
+	select {
+	case a := <-answered:
+		if a.code != 200 {
+			t.Fatalf("after the accepts recovered: %+v", a)
+		}
+		t.Logf("answered %v after the accepts recovered", time.Since(start))
+	case <-time.After(5 * time.Second):
+		t.Fatal("the socket never answered again after its accepts failed")
+	}
+	out := logged.String()
+	if n := strings.Count(out, "too many open files"); n != 1 {
+		t.Fatalf("the failure was logged %d times, want once per burst:\n%s", n, out)
+	}
+	if !strings.Contains(out, "accepting again after") {
+		t.Fatalf("the end of the burst was not logged:\n%s", out)
+	}
+}
+
+func TestSlots(t *testing.T) {
+	conns := make([]*net.UnixConn, 4)
+	for i := range conns {
+		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := os.NewFile(uintptr(fds[0]), "")
+		c, err := net.FileConn(f)
+		f.Close()
+		unix.Close(fds[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns[i] = c.(*net.UnixConn)
+		defer c.Close()
+	}
+	isClosed := func(c *net.UnixConn) bool {
+		_, err := c.Write([]byte("x"))
+		return errors.Is(err, net.ErrClosed)
+	}
+	s := newSlots(2)
+	s0, ok0 := s.admit(conns[0])
+	s1, ok1 := s.admit(conns[1])
+	if !ok0 || !ok1 || !s.answering(s1) {
+		t.Fatal("two slots did not admit two connections")
+	}
+	// Full: the reading one (0) makes room; the answering one (1) stays.
+	s2, ok2 := s.admit(conns[2])
+	if !ok2 || !isClosed(conns[0]) || isClosed(conns[1]) || s.answering(s0) {
+		t.Fatal("the oldest reading connection was not the one evicted")
+	}
+	s.release(s0) // its goroutine ends: the place was given away already
+	if !s.answering(s2) {
+		t.Fatal("the newcomer was not admitted")
+	}
+	if _, ok := s.admit(conns[3]); ok {
+		t.Fatal("admitted with every slot answering")
+	}
+	s.release(s1)
+	if taken, reading := s.counts(); taken != 1 || reading != 0 {
+		t.Fatalf("taken %d reading %d, want 1 and 0", taken, reading)
+	}
+	s3, ok3 := s.admit(conns[3])
+	if !ok3 || !s.evictOldest() || !isClosed(conns[3]) || s.answering(s3) {
+		t.Fatal("evictOldest did not close the reading connection")
+	}
+	if taken, _ := s.counts(); taken != 1 {
+		t.Fatalf("taken %d after evictOldest, want 1", taken)
+	}
+	s.closeReading()
+	if _, ok := s.admit(conns[3]); ok {
+		t.Fatal("admitted after closeReading")
+	}
+}
+
+func TestExpectContinueOnTheSocket(t *testing.T) {
+	path, _ := serveTest(t, &fakeSupervisor{}, quietLog(), nil)
+	conn, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprintf(conn, "POST /v1/services/web/signal HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: %d\r\n\r\n", len(signalBody))
+	r := bufio.NewReader(conn)
+	line, err := r.ReadString('\n')
+	if err != nil || line != "HTTP/1.1 100 Continue\r\n" {
+		t.Fatalf("before the body: %q %v", line, err)
+	}
+	if blank, _ := r.ReadString('\n'); blank != "\r\n" {
+		t.Fatalf("the interim answer did not end: %q", blank)
+	}
+	io.WriteString(conn, signalBody)
+	code, body, err := readResponse(r)
+	if err != nil || code != 200 || !strings.Contains(string(body), "SIGUSR1") {
+		t.Fatalf("after the body: %d %s %v", code, body, err)
+	}
+}
+
+func TestEarlyAnswerIsRead(t *testing.T) {
+	path, _ := serveTest(t, &fakeSupervisor{}, quietLog(), nil)
+	conn, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	// The head is refused while the body is still coming: the answer
+	// must reach the client, not be lost to a reset.
+	const n = 3 * maxBody
+	written := make(chan error, 1)
+	go func() {
+		_, err := io.WriteString(conn, fmt.Sprintf("POST /v1/reload HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n%s", n, strings.Repeat("x", n)))
+		written <- err
+	}()
+	code, body, err := readResponse(bufio.NewReader(conn))
+	if err != nil || code != 413 {
+		t.Fatalf("%d %s %v", code, body, err)
+	}
+	<-written
+}
