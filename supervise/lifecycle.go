@@ -244,6 +244,9 @@ func decide(s Situation, e Event) Decision {
 			// A new definition does not overrule an operator's stop or a removal.
 			d.Goal = s.Goal
 		}
+		if act == Redown && s.Goal == GoalRemoved {
+			d.Goal = GoalRemoved // it is forgotten once gone, shutdown or not
+		}
 	case Unremove:
 		if s.Goal == GoalRemoved {
 			d.Goal = GoalRestart

@@ -158,4 +158,3 @@ func (s *Supervisor) killAll() {
 		}
 	}
 }
-
