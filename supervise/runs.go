@@ -6,6 +6,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sirupsen/logrus"
+
 	"golang.org/x/sys/unix"
 
 	"github.com/tend-init/tend/config"
@@ -37,6 +39,7 @@ func (s *Supervisor) eventOf(svc *service, e Event, run Run, why string) Decisio
 // carryOut is the edge where decisions become effects: signals, timers,
 // forks and log lines. It is the only writer of state, goal and ending.
 func (s *Supervisor) carryOut(svc *service, e Event, d Decision) {
+	goal := svc.goal
 	svc.goal, svc.ending, svc.counters = d.Goal, d.Ending, d.Counters
 	if d.Judged {
 		svc.lastClean = d.Clean
@@ -56,6 +59,11 @@ func (s *Supervisor) carryOut(svc *service, e Event, d Decision) {
 	}
 	if d.Blocked {
 		return // the caller recorded why
+	}
+	if d.Next == svc.state && !d.Launch && !d.AskStop && goal != d.Goal {
+		// No new state, but a new intent, such as an operator's stop while
+		// a failed check is stopping it: say so, it decides what comes next.
+		svc.logger(s.log).Infof("%s while %s: %s", why, svc.state, goalWords[d.Goal])
 	}
 	switch {
 	case d.Launch:
@@ -84,6 +92,14 @@ func (s *Supervisor) carryOut(svc *service, e Event, d Decision) {
 		s.setExit(code)
 		s.beginShutdown(unix.SIGTERM, EndEssential, "essential service "+svc.name+" gave up")
 	}
+}
+
+var goalWords = map[Goal]string{
+	GoalRun:     "it follows its restart policy",
+	GoalHeld:    "it stays stopped until an operator starts it",
+	GoalRestart: "it starts again once its process is gone",
+	GoalRemoved: "it is forgotten once its process is gone",
+	GoalDown:    "tend is shutting down",
 }
 
 // arm starts svc's one timer; an older one is cancelled first.
@@ -190,7 +206,8 @@ func (s *Supervisor) setState(svc *service, to State, why string) {
 	from := svc.state
 	svc.state, svc.since = to, s.now()
 	s.deps.changed(svc, from)
-	svc.logger(s.log).Infof("%s → %s: %s", from, to, why)
+	// from and to are fields too, for log_format = "json" and "logfmt".
+	svc.logger(s.log).WithFields(logrus.Fields{"from": string(from), "to": string(to)}).Infof("%s → %s: %s", from, to, why)
 }
 
 // forget drops a removed service whose process is gone.
