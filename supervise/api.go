@@ -210,7 +210,7 @@ func (s *Supervisor) Reload() error {
 	}
 	cfg, err := s.opt.LoadConfig()
 	if err != nil {
-		s.log.Errorf("reload: the config is invalid, nothing changed:\n%v", err)
+		_, _ = call(s, func() struct{} { s.reloadRefused(err); return struct{}{} })
 		return err
 	}
 	r, err := call(s, func() error { return s.apply(cfg) })

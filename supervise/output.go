@@ -33,12 +33,19 @@ type Sink struct {
 	now    func() time.Time
 	wg     sync.WaitGroup
 	broken map[io.Writer]bool // outputs whose reader is gone; their lines are dropped
+	logs   *Logs              // recent lines per service, for tend ctl logs
 }
 
 // NewSink writes to stdout and stderr, as "name | line" or as JSON lines.
 func NewSink(stdout, stderr io.Writer, jsonFormat bool) *Sink {
-	return &Sink{stdout: stdout, stderr: stderr, json: jsonFormat, now: time.Now, broken: map[io.Writer]bool{}}
+	return &Sink{stdout: stdout, stderr: stderr, json: jsonFormat, now: time.Now, broken: map[io.Writer]bool{}, logs: NewLogs(0)}
 }
+
+// KeepLogs sets how many bytes of recent output are kept per service.
+func (s *Sink) KeepLogs(maxBytes int) { s.logs = NewLogs(maxBytes) }
+
+// Logs is the services' recent output.
+func (s *Sink) Logs() *Logs { return s.logs }
 
 // Pump copies r to the sink until EOF, then closes r. Every whole line that
 // one read brings is formatted into one buffer and written at once: fewer
@@ -105,11 +112,17 @@ func (p *pump) finish() {
 }
 
 func (p *pump) line(line []byte) {
+	now := p.sink.now()
 	for len(line) > MaxLine {
-		p.out = p.sink.format(p.out, p.service, p.stream, line[:MaxLine])
+		p.piece(now, line[:MaxLine])
 		line = line[MaxLine:]
 	}
-	p.out = p.sink.format(p.out, p.service, p.stream, line)
+	p.piece(now, line)
+}
+
+func (p *pump) piece(now time.Time, line []byte) {
+	p.out = p.sink.format(p.out, now, p.service, p.stream, line)
+	p.sink.logs.add(p.service, p.stream, now, line)
 }
 
 func (p *pump) flush() {
@@ -141,9 +154,9 @@ type jsonLine struct {
 }
 
 // format appends one line, as text or JSON, to out.
-func (s *Sink) format(out []byte, service, stream string, line []byte) []byte {
+func (s *Sink) format(out []byte, now time.Time, service, stream string, line []byte) []byte {
 	if s.json {
-		b, _ := json.Marshal(jsonLine{Time: s.now().Format(time.RFC3339Nano), Service: service, Stream: stream, Line: string(line)})
+		b, _ := json.Marshal(jsonLine{Time: now.Format(time.RFC3339Nano), Service: service, Stream: stream, Line: string(line)})
 		return append(append(out, b...), '\n')
 	}
 	out = append(append(append(out, service...), " | "...), line...)

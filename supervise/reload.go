@@ -31,7 +31,7 @@ func (s *Supervisor) startReload() {
 func (s *Supervisor) onReloadLoaded(cfg *config.Config, err error) {
 	s.reloading = false
 	if err != nil {
-		s.log.Errorf("reload: the config is invalid, nothing changed:\n%v", err)
+		s.reloadRefused(err)
 	} else if err := s.apply(cfg); err != nil {
 		s.log.Errorf("reload: %v", err)
 	}
@@ -102,8 +102,18 @@ func (s *Supervisor) apply(cfg *config.Config) error {
 	next.ControlSocket = s.cfg.ControlSocket
 	s.cfg, s.order = &next, order
 	s.deps.rebuild(s.order, s.services)
-	s.log.Infof("reload: added %v, removed %v, re-added %v, restarted %v, updated without restart %v", added, removed, readded, restarted, updated)
+	summary := fmt.Sprintf("added %v, removed %v, re-added %v, restarted %v, updated without restart %v", added, removed, readded, restarted, updated)
+	s.log.Infof("reload: %s", summary)
+	s.reloads++
+	s.emit(Happening{Kind: EventReload, Reason: summary})
 	return nil
+}
+
+// reloadRefused reports a config that did not load; nothing changed.
+func (s *Supervisor) reloadRefused(err error) {
+	s.log.Errorf("reload: the config is invalid, nothing changed:\n%v", err)
+	s.reloadFailures++
+	s.emit(Happening{Kind: EventReload, Reason: "refused: the config is invalid; nothing changed"})
 }
 
 // ErrConflict is a command the service's state does not allow.

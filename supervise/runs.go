@@ -154,6 +154,7 @@ func (s *Supervisor) launch(svc *service, why string) {
 	}
 	files.pump(s.opt.Sink, svc.name)
 	svc.pid = pid
+	svc.starts++
 	if svc.notify != nil {
 		svc.notify.read() // news of an earlier run is stale
 		svc.notify.setMain(pid)
@@ -189,6 +190,10 @@ func (s *Supervisor) askStop(svc *service, why string) {
 }
 
 func (s *Supervisor) onExit(svc *service, e reaper.Exit) {
+	if svc.ready && !svc.spec.Oneshot {
+		svc.ready = false
+		s.emit(Happening{Kind: EventReady, Service: svc.name, Ready: boolPtr(false), Reason: e.String()})
+	}
 	svc.pid = 0
 	svc.lastExit = &e
 	svc.cancelTimer()
@@ -208,6 +213,7 @@ func (s *Supervisor) setState(svc *service, to State, why string) {
 	s.deps.changed(svc, from)
 	// from and to are fields too, for log_format = "json" and "logfmt".
 	svc.logger(s.log).WithFields(logrus.Fields{"from": string(from), "to": string(to)}).Infof("%s → %s: %s", from, to, why)
+	s.emit(Happening{Kind: EventState, Service: svc.name, From: from, To: to, PID: svc.pid, Reason: why})
 }
 
 // forget drops a removed service whose process is gone.
@@ -226,6 +232,9 @@ func (s *Supervisor) forget(svc *service) {
 		}
 	}
 	s.deps.forget(svc)
+	if s.opt.Sink != nil {
+		s.opt.Sink.Logs().Forget(svc.name)
+	}
 	svc.logger(s.log).Info("removed from the config: forgotten")
 }
 

@@ -30,6 +30,7 @@ type service struct {
 	runSpec *config.Service // the definition it was started with: its stop_signal and stop_timeout
 	started time.Time
 
+	starts    int // processes started, ever: a counter for the metrics
 	lastExit  *reaper.Exit
 	lastClean bool // its last run ended cleanly, or was stopped on request
 	succeeded bool // a oneshot whose run exited cleanly

@@ -1,6 +1,7 @@
 package supervise
 
 import (
+	"fmt"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -117,8 +118,9 @@ func (s *Supervisor) beginShutdown(sig unix.Signal, reason EndReason, why string
 	if s.shutdown {
 		return
 	}
-	s.shutdown, s.shutdownAt, s.endReason = true, s.now(), reason
+	s.shutdown, s.shutdownAt, s.endReason, s.stoppingLevel = true, s.now(), reason, -1
 	s.log.Infof("shutting down (%s)", why)
+	s.emit(Happening{Kind: EventShutdown, Reason: "began: " + why})
 	s.deadline = time.AfterFunc(s.cfg.ShutdownTimeout, func() { s.inbox.post(shutdownExpiry{}) })
 	for _, svc := range s.order {
 		s.event(svc, Shutdown, "")
@@ -138,8 +140,13 @@ func (s *Supervisor) advanceShutdown() {
 	level := s.deps.highestLive()
 	if level < 0 {
 		s.setExit(s.cleanStatus())
+		s.emit(Happening{Kind: EventShutdown, Reason: fmt.Sprintf("every service stopped; exit status %d", s.exitCode)})
 		s.end(s.endReason)
 		return
+	}
+	if level != s.stoppingLevel {
+		s.stoppingLevel = level
+		s.emit(Happening{Kind: EventShutdown, Reason: fmt.Sprintf("stopping dependency level %d", level)})
 	}
 	for _, svc := range s.order {
 		if svc.level == level && svc.state == Running {

@@ -51,6 +51,9 @@ type Options struct {
 	// LoadConfig reads the config file again, for a reload; nil when there
 	// is no file to read. It runs off the supervisor's goroutine.
 	LoadConfig func() (*config.Config, error)
+	// Orphans counts the processes reaped that no one started through the
+	// reaper, for the metrics; nil when not counted.
+	Orphans func() uint64
 }
 
 // Supervisor runs the services of one config. All its state is owned by the
@@ -65,7 +68,10 @@ type Supervisor struct {
 	now      func() time.Time
 	done     chan struct{} // closed when Run has returned
 
-	deps depGraph
+	deps   depGraph
+	events *Events
+
+	reloads, reloadFailures int // for the metrics
 
 	main       *mainProgram
 	mainDone   bool // the main program ran and exited
@@ -74,13 +80,14 @@ type Supervisor struct {
 
 	reloading, reloadAgain bool // a SIGHUP's config load is in flight; another came meanwhile
 
-	shutdown   bool
-	shutdownAt time.Time
-	deadline   *time.Timer
-	exitCode   int
-	exitSet    bool
-	endReason  EndReason
-	finished   bool
+	shutdown      bool
+	stoppingLevel int // the dependency level the shutdown is stopping
+	shutdownAt    time.Time
+	deadline      *time.Timer
+	exitCode      int
+	exitSet       bool
+	endReason     EndReason
+	finished      bool
 }
 
 type mainProgram struct {
@@ -102,7 +109,7 @@ const (
 
 // New prepares a supervisor for cfg; Run starts it.
 func New(cfg *config.Config, opt Options) *Supervisor {
-	s := &Supervisor{opt: opt, cfg: cfg, log: opt.Log, services: map[string]*service{}, now: time.Now, done: make(chan struct{})}
+	s := &Supervisor{opt: opt, cfg: cfg, log: opt.Log, services: map[string]*service{}, now: time.Now, done: make(chan struct{}), events: newEvents()}
 	s.inbox.init()
 	for _, name := range cfg.Order {
 		svc := newService(cfg.Services[name])

@@ -1,0 +1,82 @@
+package supervise
+
+import (
+	"sync"
+	"time"
+)
+
+// Event kinds, as `tend ctl events` and GET /v1/events show them.
+const (
+	EventState    = "state"    // a service changed state
+	EventReady    = "ready"    // a service became ready, or stopped being ready
+	EventHealth   = "health"   // a service's health check failed or passes again
+	EventReload   = "reload"   // a reload was applied, or refused
+	EventShutdown = "shutdown" // a step of the graceful shutdown
+)
+
+// Happening is one entry of the event stream. Field names are stable: they
+// are the JSON of GET /v1/events.
+type Happening struct {
+	Time    time.Time `json:"time"`
+	Kind    string    `json:"kind"`
+	Service string    `json:"service,omitempty"`
+	From    State     `json:"from,omitempty"`
+	To      State     `json:"to,omitempty"`
+	Ready   *bool     `json:"ready,omitempty"`
+	Healthy *bool     `json:"healthy,omitempty"`
+	PID     int       `json:"pid,omitempty"`
+	Reason  string    `json:"reason,omitempty"`
+}
+
+// Events fans happenings out to subscribers. Publishing never blocks: a
+// subscriber whose buffer is full is dropped (its channel closed), so a
+// stuck client can never slow the supervisor.
+type Events struct {
+	mu   sync.Mutex
+	subs map[chan Happening]bool
+}
+
+// eventBuffer is how far a subscriber may lag before it is dropped.
+const eventBuffer = 1024
+
+func newEvents() *Events { return &Events{subs: map[chan Happening]bool{}} }
+
+// Subscribe returns a stream of happenings from now on, and the function
+// that ends it.
+func (e *Events) Subscribe() (<-chan Happening, func()) {
+	ch := make(chan Happening, eventBuffer)
+	e.mu.Lock()
+	e.subs[ch] = true
+	e.mu.Unlock()
+	return ch, func() {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		if e.subs[ch] {
+			delete(e.subs, ch)
+			close(ch)
+		}
+	}
+}
+
+func (e *Events) publish(h Happening) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for ch := range e.subs {
+		select {
+		case ch <- h:
+		default:
+			delete(e.subs, ch)
+			close(ch)
+		}
+	}
+}
+
+// Events is the supervisor's event stream.
+func (s *Supervisor) Events() *Events { return s.events }
+
+func (s *Supervisor) emit(h Happening) {
+	h.Time = s.now()
+	s.events.publish(h)
+}
+
+func boolPtr(b bool) *bool { return &b }

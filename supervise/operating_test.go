@@ -1,0 +1,149 @@
+package supervise
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+func TestLogsKeepRecentLinesWithinBounds(t *testing.T) {
+	l := NewLogs(8 << 10)
+	at := time.Unix(1000, 0)
+	for i := range 10000 {
+		stream := "stdout"
+		if i%2 == 1 {
+			stream = "stderr"
+		}
+		l.add("svc", stream, at.Add(time.Duration(i)), fmt.Appendf(nil, "line %05d", i))
+	}
+	l.add("other", "stdout", at.Add(5000), []byte("other line"))
+	if r := l.rings["svc"]; r.size > 8<<10+blockSize {
+		t.Fatalf("ring holds %d bytes, more than its 8 KiB and one block", r.size)
+	}
+	got := l.Recent("svc", 3)
+	if len(got) != 3 || got[2].Line != "line 09999" || got[1].Line != "line 09998" || got[2].Stream != "stderr" || got[1].Stream != "stdout" {
+		t.Fatalf("last three: %+v", got)
+	}
+	all := l.Recent("svc", 0)
+	if len(all) < 300 || len(all) > 1000 {
+		t.Fatalf("kept %d lines of 14 bytes in an 8 KiB ring", len(all))
+	}
+	for i := 1; i < len(all); i++ {
+		if all[i].Line <= all[i-1].Line {
+			t.Fatalf("out of order at %d: %q after %q", i, all[i].Line, all[i-1].Line)
+		}
+	}
+	merged := l.Recent("", 0)
+	if len(merged) != len(all)+1 {
+		t.Fatalf("all services: %d lines, want %d", len(merged), len(all)+1)
+	}
+	long := strings.Repeat("x", 3*blockSize)
+	l.add("svc", "stdout", at.Add(time.Hour), []byte(long))
+	if last := l.Recent("svc", 1)[0].Line; len(last) != maxKept {
+		t.Fatalf("a long line kept as %d bytes, want %d", len(last), maxKept)
+	}
+	l.Forget("svc")
+	if len(l.Recent("svc", 0)) != 0 {
+		t.Fatal("a forgotten service's lines are still there")
+	}
+}
+
+func TestSlowFollowerIsDroppedNotWaitedFor(t *testing.T) {
+	l := NewLogs(0)
+	fast, stopFast := l.Follow("svc")
+	defer stopFast()
+	slow, _ := l.Follow("")
+	done := make(chan struct{})
+	go func() {
+		for range fast {
+		}
+		close(done)
+	}()
+	for i := range followBuffer + 10 {
+		l.add("svc", "stdout", time.Now(), fmt.Appendf(nil, "%d", i)) // must not block
+	}
+	n := 0
+	for range slow {
+		n++
+	}
+	if n != followBuffer {
+		t.Fatalf("the slow follower got %d lines before it was dropped, want %d", n, followBuffer)
+	}
+	stopFast()
+	<-done
+}
+
+func TestEventsStreamStateChangesAndDropStuckClients(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := startHarness(t, testService("svc"))
+		events, stop := h.sup.Events().Subscribe()
+		defer stop()
+		stuck, _ := h.sup.Events().Subscribe()
+		if err := h.sup.Operate("svc", CmdStop); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		var got []string
+		for len(events) > 0 {
+			e := <-events
+			switch e.Kind {
+			case EventState:
+				got = append(got, fmt.Sprintf("state %s %s→%s", e.Service, e.From, e.To))
+			case EventReady:
+				got = append(got, fmt.Sprintf("ready %s %v", e.Service, *e.Ready))
+			}
+		}
+		want := []string{"state svc running→stopping", "ready svc false", "state svc stopping→stopped"}
+		if strings.Join(got, "; ") != strings.Join(want, "; ") {
+			t.Fatalf("events %q, want %q", got, want)
+		}
+		for range eventBuffer {
+			h.sup.Do(func() { h.sup.emit(Happening{Kind: EventReload}) })
+		}
+		n := 0
+		for range stuck {
+			n++
+		}
+		if n != eventBuffer {
+			t.Fatalf("the stuck client got %d events before it was dropped, want %d", n, eventBuffer)
+		}
+		h.shutdown(t)
+	})
+}
+
+func TestMetricsExposition(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := startHarness(t, testService("web"), testService("db"))
+		h.fake.exit(h.pid("db"), unix.WaitStatus(3<<8))
+		synctest.Wait()
+		time.Sleep(11 * time.Second) // the backoff: db runs again
+		synctest.Wait()
+		b, err := h.sup.Metrics()
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := string(b)
+		for _, want := range []string{
+			"# TYPE tend_service_state gauge",
+			`tend_service_state{service="web",state="running"} 1`,
+			`tend_service_state{service="web",state="stopped"} 0`,
+			`tend_service_restarts_total{service="db"} 1`,
+			`tend_service_restarts_total{service="web"} 0`,
+			`tend_service_last_exit_code{service="db"} 3`,
+			`tend_service_ready{service="db"} 1`,
+			"tend_reloads_total 0",
+		} {
+			if !strings.Contains(text, want+"\n") {
+				t.Errorf("no %q in\n%s", want, text)
+			}
+		}
+		if strings.Contains(text, `tend_service_last_exit_code{service="web"}`) {
+			t.Error("a service that never exited has a last exit code")
+		}
+		h.shutdown(t)
+	})
+}
