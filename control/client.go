@@ -3,6 +3,7 @@ package control
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -163,8 +164,26 @@ func (c *client) explain(code int, data []byte) {
 	}
 }
 
-// do makes one request on a fresh connection.
+// errNoAnswer: tend closed the connection before a byte of an answer. It
+// does that only to a request it has not taken: to make room for others
+// while this client had sent nothing yet, or as it shuts down.
+var errNoAnswer = errors.New("tend closed the connection without an answer")
+
+// do makes one request on a fresh connection; a request tend did not take
+// (errNoAnswer) is sent again, up to three times within half a second.
 func (c *client) do(method, path string, body []byte) (int, []byte, error) {
+	wait := 20 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		code, data, err := c.once(method, path, body)
+		if !errors.Is(err, errNoAnswer) || attempt == 4 {
+			return code, data, err
+		}
+		time.Sleep(wait)
+		wait *= 3
+	}
+}
+
+func (c *client) once(method, path string, body []byte) (int, []byte, error) {
 	conn, err := net.DialTimeout("unix", c.socket, 5*time.Second)
 	if err != nil {
 		return 0, nil, err
@@ -178,8 +197,9 @@ func (c *client) do(method, path string, body []byte) (int, []byte, error) {
 	if _, err := conn.Write(append([]byte(head+"\r\n"), body...)); err != nil {
 		// tend may have answered before the request arrived (a 503 when
 		// every slot is busy) and closed: that answer says more.
-		if code, data, rerr := readResponse(bufio.NewReader(conn)); rerr == nil {
-			return code, data, nil
+		code, data, rerr := readResponse(bufio.NewReader(conn))
+		if rerr == nil || errors.Is(rerr, errNoAnswer) {
+			return code, data, rerr
 		}
 		return 0, nil, err
 	}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/tend-init/tend/httpwire"
 )
@@ -399,10 +400,13 @@ const maxAnswer = 16 << 20
 // readResponse parses an answer for tend ctl: interim 1xx answers are
 // skipped, the body is read to its Content-Length (or to the end, bounded).
 func readResponse(r *bufio.Reader) (int, []byte, error) {
-	for {
+	for first := true; ; first = false {
 		budget := maxHeader
 		status, err := readLine(r, &budget, 431)
 		if err != nil {
+			if first && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)) {
+				return 0, nil, fmt.Errorf("%w (%v)", errNoAnswer, err)
+			}
 			return 0, nil, fmt.Errorf("no answer: %v", err)
 		}
 		code, err := httpwire.ParseStatusLine(status)

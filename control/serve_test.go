@@ -356,26 +356,33 @@ func TestAcceptErrorsAreRetried(t *testing.T) {
 	}
 }
 
-func TestSlots(t *testing.T) {
-	conns := make([]*net.UnixConn, 4)
-	for i := range conns {
-		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		f := os.NewFile(uintptr(fds[0]), "")
-		c, err := net.FileConn(f)
-		f.Close()
-		unix.Close(fds[1])
-		if err != nil {
-			t.Fatal(err)
-		}
-		conns[i] = c.(*net.UnixConn)
-		defer c.Close()
+// socketPair is a connected pair: the server's end and the client's.
+func socketPair(t *testing.T) (*net.UnixConn, *os.File) {
+	t.Helper()
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
 	}
+	f := os.NewFile(uintptr(fds[0]), "")
+	c, err := net.FileConn(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := os.NewFile(uintptr(fds[1]), "")
+	t.Cleanup(func() { c.Close(); client.Close() })
+	return c.(*net.UnixConn), client
+}
+
+func TestSlots(t *testing.T) {
 	isClosed := func(c *net.UnixConn) bool {
 		_, err := c.Write([]byte("x"))
 		return errors.Is(err, net.ErrClosed)
+	}
+	conns := make([]*net.UnixConn, 6)
+	clients := make([]*os.File, 6)
+	for i := range conns {
+		conns[i], clients[i] = socketPair(t)
 	}
 	s := newSlots(2)
 	s0, ok0 := s.admit(conns[0])
@@ -383,30 +390,57 @@ func TestSlots(t *testing.T) {
 	if !ok0 || !ok1 || !s.answering(s1) {
 		t.Fatal("two slots did not admit two connections")
 	}
-	// Full: the reading one (0) makes room; the answering one (1) stays.
+	// Full: the idle reading one (0) makes room; the answering one stays.
 	s2, ok2 := s.admit(conns[2])
 	if !ok2 || !isClosed(conns[0]) || isClosed(conns[1]) || s.answering(s0) {
-		t.Fatal("the oldest reading connection was not the one evicted")
+		t.Fatal("the idle connection was not the one evicted")
 	}
 	s.release(s0) // its goroutine ends: the place was given away already
-	if !s.answering(s2) {
-		t.Fatal("the newcomer was not admitted")
+	// A client sending its request briskly keeps its slot...
+	s2.got.Store(10)
+	if _, ok := s.admit(conns[3]); ok || isClosed(conns[2]) {
+		t.Fatal("a connection sending its request was evicted")
 	}
-	if _, ok := s.admit(conns[3]); ok {
+	// ... and a slow one does not.
+	s2.admitted = time.Now().Add(-2 * slowRequest)
+	s3, ok3 := s.admit(conns[3])
+	if !ok3 || !isClosed(conns[2]) {
+		t.Fatal("a slow request was not evicted")
+	}
+	s.release(s2)
+	// A request waiting in the socket, not read yet, is not idle.
+	clients[3].WriteString("GET / HTTP/1.1\r\n")
+	if _, ok := s.admit(conns[4]); ok || isClosed(conns[3]) {
+		t.Fatal("a connection with its request waiting was evicted")
+	}
+	// Every slot answering: nobody is evicted.
+	if !s.answering(s3) {
+		t.Fatal("s3 was evicted")
+	}
+	if _, ok := s.admit(conns[4]); ok {
 		t.Fatal("admitted with every slot answering")
 	}
 	s.release(s1)
 	if taken, reading := s.counts(); taken != 1 || reading != 0 {
 		t.Fatalf("taken %d reading %d, want 1 and 0", taken, reading)
 	}
-	s3, ok3 := s.admit(conns[3])
-	if !ok3 || !s.evictOldest() || !isClosed(conns[3]) || s.answering(s3) {
-		t.Fatal("evictOldest did not close the reading connection")
+	// An answered connection waiting for its client to close goes first,
+	// even before an older idle one.
+	s4, _ := s.admit(conns[4])
+	s4.got.Store(10)
+	s.lingering(s4)
+	s.release(s3)
+	s5, ok5 := s.admit(conns[5])
+	if !ok5 || !s.evictOne() || !isClosed(conns[4]) || isClosed(conns[5]) {
+		t.Fatal("evictOne did not close the answered connection first")
 	}
 	if taken, _ := s.counts(); taken != 1 {
-		t.Fatalf("taken %d after evictOldest, want 1", taken)
+		t.Fatalf("taken %d after evictOne, want 1", taken)
 	}
 	s.closeReading()
+	if !isClosed(conns[5]) || s.answering(s5) {
+		t.Fatal("closeReading left a reading connection open")
+	}
 	if _, ok := s.admit(conns[3]); ok {
 		t.Fatal("admitted after closeReading")
 	}

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -68,16 +69,22 @@ func NewHandler(sup Supervisor, power Power, log *logrus.Logger) *Handler {
 	return &Handler{sup: sup, power: power, log: log}
 }
 
-// maxConns bounds the connections served at once. A connection's slot is
-// "reading" until its whole request has arrived; when every slot is taken,
-// the oldest reading connection is closed to make room for the newcomer.
-// So clients that connect and send nothing (or dribble), however many,
-// cannot keep an operator out: an operator's client sends its request as
-// it connects, and is the newest, not the oldest, when the next one comes.
-// Only when every slot holds a request being answered is a newcomer
-// refused with a 503. (A separate reserve of slots would not do: idle
-// clients would fill the reserve too.)
+// maxConns bounds the connections served at once, so that no number of
+// clients can take more than that many fds and goroutines from tend. A
+// connection's slot is "reading" until its whole request has arrived, and
+// when every slot is taken a reading one is closed to make room for the
+// newcomer (see evictLocked for which). So clients that connect and send
+// nothing, however many and however often they come back, cannot keep an
+// operator out: an operator's client sends its request as it connects.
+// Only when every slot holds a request being answered, or one still
+// arriving briskly, is a newcomer refused with a 503. (A separate reserve
+// of slots would not do: idle clients would fill the reserve too.)
 const maxConns = 32
+
+// slowRequest is how long a client that is sending its request keeps its
+// slot against newcomers: far more than a program needs, less than a
+// deliberately slow client would like.
+const slowRequest = 500 * time.Millisecond
 
 // After a failed accept (out of fds, ...) the next try waits, as net/http
 // does: 5 ms, doubling up to 1 s, so that a shortage neither spins the
@@ -159,9 +166,9 @@ func (s *server) acceptLoop(ctx context.Context, l acceptor) {
 				s.log.Errorf("control socket %s: %v; retrying with a backoff up to %s", s.name, err, acceptBackoffMax)
 			}
 			backoff = min(max(2*backoff, acceptBackoffMin), acceptBackoffMax)
-			// Out of fds: a client still sending its request holds one
-			// that an operator's connection needs more.
-			if (errors.Is(err, unix.EMFILE) || errors.Is(err, unix.ENFILE)) && s.slots.evictOldest() {
+			// Out of fds: an idle or slow client holds one that an
+			// operator's connection needs more.
+			if (errors.Is(err, unix.EMFILE) || errors.Is(err, unix.ENFILE)) && s.slots.evictOne() {
 				backoff = acceptBackoffMin
 			}
 			wait := time.NewTimer(backoff)
@@ -200,15 +207,18 @@ type slots struct {
 
 // connSlot is one admitted connection's place.
 type connSlot struct {
-	conn *net.UnixConn
-	elem *list.Element // in slots.reading while it reads its request
-	gone bool          // released, or evicted and its place given away
+	conn     *net.UnixConn
+	admitted time.Time
+	got      atomic.Int64  // bytes of the request read so far
+	elem     *list.Element // in slots.reading while it reads its request
+	idle     bool          // answered early, only waiting for the client to close
+	gone     bool          // released, or evicted and its place given away
 }
 
 func newSlots(n int) *slots { return &slots{size: n, free: n} }
 
-// admit gives conn a slot, evicting the oldest reading connection if every
-// slot is taken; false when all of them are answering requests.
+// admit gives conn a slot, evicting a reading connection if every slot is
+// taken; false when none can be evicted.
 func (s *slots) admit(conn *net.UnixConn) (*connSlot, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -220,25 +230,56 @@ func (s *slots) admit(conn *net.UnixConn) (*connSlot, bool) {
 	case !s.evictLocked():
 		return nil, false
 	}
-	slot := &connSlot{conn: conn}
+	slot := &connSlot{conn: conn, admitted: time.Now()}
 	slot.elem = s.reading.PushBack(slot)
 	return slot, true
 }
 
-// evictLocked closes the oldest reading connection; the caller has its slot.
+// evictLocked closes a reading connection, and the caller has its slot.
+// First choice is the oldest that is idle: it has sent nothing (and
+// nothing waits in its socket: an operator's request that arrived before
+// its goroutine read it is not idle), or it has its answer. Else the
+// oldest that has been sending its request for longer than slowRequest.
+// A client that is sending its request briskly is never evicted.
 func (s *slots) evictLocked() bool {
-	front := s.reading.Front()
-	if front == nil {
+	var slow *list.Element
+	for e := s.reading.Front(); e != nil; e = e.Next() {
+		c := e.Value.(*connSlot)
+		if c.idle || (c.got.Load() == 0 && !inputWaiting(c.conn)) {
+			s.evictElem(e)
+			return true
+		}
+		if slow == nil && time.Since(c.admitted) > slowRequest {
+			slow = e
+		}
+	}
+	if slow == nil {
 		return false
 	}
-	old := s.reading.Remove(front).(*connSlot)
-	old.elem, old.gone = nil, true
-	old.conn.Close() // its goroutine's read fails at once and it ends
+	s.evictElem(slow)
 	return true
 }
 
-// evictOldest closes the oldest reading connection to free its fd.
-func (s *slots) evictOldest() bool {
+func (s *slots) evictElem(e *list.Element) {
+	old := s.reading.Remove(e).(*connSlot)
+	old.elem, old.gone = nil, true
+	old.conn.Close() // its goroutine's read fails at once and it ends
+}
+
+// inputWaiting reports whether conn has bytes queued that nobody has read.
+func inputWaiting(conn *net.UnixConn) bool {
+	raw, err := conn.SyscallConn()
+	if err != nil {
+		return false
+	}
+	n := 0
+	raw.Control(func(fd uintptr) { n, _ = unix.IoctlGetInt(int(fd), unix.SIOCINQ) })
+	return n > 0
+}
+
+// evictOne closes a reading connection (as evictLocked chooses) to free
+// its fd.
+func (s *slots) evictOne() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.evictLocked() {
@@ -259,6 +300,13 @@ func (s *slots) answering(slot *connSlot) bool {
 	s.reading.Remove(slot.elem)
 	slot.elem = nil
 	return true
+}
+
+// lingering marks a reading slot as answered: the first to make room.
+func (s *slots) lingering(slot *connSlot) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	slot.idle = true
 }
 
 // release gives slot's place back, unless an eviction gave it away.
@@ -287,7 +335,8 @@ func (s *slots) closeReading() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closed = true
-	for s.evictLocked() {
+	for e := s.reading.Front(); e != nil; e = s.reading.Front() {
+		s.evictElem(e)
 		s.free++
 	}
 }
@@ -322,6 +371,7 @@ func (s *server) serveConn(slot *connSlot) {
 	conn.SetWriteDeadline(time.Now().Add(writeTimeout))
 	if uid, ok := peerUID(conn); !ok || (uid != 0 && uid != uint32(os.Getuid())) {
 		writeResponse(conn, errorResponse(403, "only root and tend's own user may use this socket"))
+		s.slots.lingering(slot)
 		linger(conn)
 		return
 	}
@@ -334,12 +384,13 @@ func (s *server) serveConn(slot *connSlot) {
 		_, err := io.WriteString(conn, continueLine)
 		return err
 	}
-	req, err := readRequest(bufio.NewReaderSize(conn, 4096), beforeBody)
+	req, err := readRequest(bufio.NewReaderSize(countingReader{conn, &slot.got}, 4096), beforeBody)
 	if err != nil {
 		var he *httpError
 		if errors.As(err, &he) {
 			conn.SetWriteDeadline(time.Now().Add(writeTimeout))
 			writeResponse(conn, errorResponse(he.Code, he.Msg))
+			s.slots.lingering(slot)
 			linger(conn)
 		}
 		return // the client went away, timed out before a byte, or was evicted
@@ -352,9 +403,22 @@ func (s *server) serveConn(slot *connSlot) {
 	writeResponse(conn, resp)
 }
 
+// countingReader counts the bytes a connection has sent, for evictLocked.
+type countingReader struct {
+	r   io.Reader
+	got *atomic.Int64
+}
+
+func (c countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.got.Add(int64(n))
+	return n, err
+}
+
 // linger lets the client read an answer given before its whole request
 // was read: closing with input unread would reset the connection and could
-// lose the answer. Bounded in bytes and time, and the slot stays evictable.
+// lose the answer. Bounded in bytes and time, and the slot is the first a
+// newcomer may take.
 func linger(conn *net.UnixConn) {
 	conn.CloseWrite()
 	conn.SetReadDeadline(time.Now().Add(lingerTimeout))
