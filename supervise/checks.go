@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"os"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/tend-init/tend/config"
 	"github.com/tend-init/tend/guard"
+	"github.com/tend-init/tend/httpwire"
 	"github.com/tend-init/tend/reaper"
 )
 
@@ -107,16 +109,16 @@ func httpGet(ctx context.Context, raw string) error {
 	if _, err := fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: tend\r\nConnection: close\r\n\r\n", path, u.Host); err != nil {
 		return err
 	}
-	status, err := bufio.NewReader(conn).ReadString('\n')
+	status, err := bufio.NewReader(io.LimitReader(conn, 4096)).ReadString('\n')
 	if err != nil {
 		return fmt.Errorf("no HTTP answer: %v", err)
 	}
-	fields := strings.Fields(status)
-	if len(fields) < 2 || !strings.HasPrefix(fields[0], "HTTP/") {
-		return fmt.Errorf("not an HTTP answer: %q", strings.TrimSpace(status))
+	code, err := httpwire.ParseStatusLine(status)
+	if err != nil {
+		return err
 	}
-	if len(fields[1]) != 3 || fields[1][0] != '2' {
-		return fmt.Errorf("HTTP status %s", strings.Join(fields[1:], " "))
+	if code < 200 || code > 299 {
+		return fmt.Errorf("HTTP status %s", strings.TrimSpace(httpwire.TrimEOL(status)[9:]))
 	}
 	return nil
 }
