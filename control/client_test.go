@@ -1,9 +1,12 @@
 package control
 
 import (
+	"bufio"
 	"errors"
+	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -74,6 +77,60 @@ func TestExplainAnythingButJSON(t *testing.T) {
 		(&client{errw: &errw}).explain(c.code, []byte(c.body))
 		if errw.String() != c.want {
 			t.Errorf("%d %q: %q, want %q", c.code, c.body, errw.String(), c.want)
+		}
+	}
+}
+
+// TestCLISendsAgainWhatTendDidNotTake: a connection that tend closed
+// before a byte of an answer (it made room for others) is tried again.
+func TestCLISendsAgainWhatTendDidNotTake(t *testing.T) {
+	noLeaks(t)
+	path := t.TempDir() + "/tend.sock"
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	cases := []struct {
+		name   string
+		closes int // connections closed without a word before one is answered
+		code   int
+		errw   string
+	}{
+		{"once", 1, 0, ""},
+		{"three times", 3, 0, ""},
+		{"every time", 4, 1, "tend closed the connection without an answer"},
+	}
+	for _, c := range cases {
+		served := make(chan int, 1)
+		go func() {
+			n := 0
+			defer func() { served <- n }()
+			for ; n <= c.closes; n++ {
+				conn, err := l.AcceptUnix()
+				if err != nil {
+					return
+				}
+				if n < c.closes {
+					conn.Close()
+					continue
+				}
+				conn.SetDeadline(time.Now().Add(5 * time.Second))
+				if _, err := readRequest(bufio.NewReader(conn), nil); err == nil {
+					writeResponse(conn, Response{Code: 200, Body: map[string]any{"services": []any{}}})
+				}
+				conn.Close()
+			}
+		}()
+		var out, errw strings.Builder
+		code := CLI([]string{"--socket", path, "status"}, &out, &errw)
+		if c.code == 1 {
+			l.SetDeadline(time.Now()) // the server side waits for a fifth try that never comes
+		}
+		n := <-served
+		l.SetDeadline(time.Time{})
+		if code != c.code || !strings.Contains(errw.String(), c.errw) || n < min(c.closes, 4) {
+			t.Errorf("%s: exit %d after %d connections\n%s%s", c.name, code, n, out.String(), errw.String())
 		}
 	}
 }

@@ -385,7 +385,19 @@ func TestControlIdleConnections(t *testing.T) {
 	t.Logf("with %d reconnecting idle clients (%d reconnects in %v): %d tend ctl status, slowest %v; %d of %d single tries answered; tend used %.2f s of CPU",
 		idle, reconnects.Load(), elapsed.Round(time.Millisecond), len(took), slowest, rawAnswered, raw, float64(cpu)/100)
 
+	// Once tend has closed the last of them, it is idle again.
+	time.Sleep(3 * time.Second)
+	cpu0 = cpuTicks(t, pid)
+	time.Sleep(2 * time.Second)
+	idleCPU := cpuTicks(t, pid) - cpu0
+	t.Logf("afterwards, tend used %.2f s of CPU in 2 s", float64(idleCPU)/100)
+	if idleCPU > 50 {
+		t.Fatalf("tend kept busy after the clients left: %.2f s of CPU in 2 s", float64(idleCPU)/100)
+	}
 	figs.sample(pid)
+	if fds := fdCount(t, pid); fds > baseFDs+2 {
+		t.Fatalf("tend holds %d fds after the clients left (%d before)", fds, baseFDs)
+	}
 	hwm := vmKiB(t, pid, "VmHWM")
 	t.Logf("tend's peak: %d fds (before: %d), VmRSS %d kB, VmHWM %d kB (before: %d kB)", figs.maxFDs, baseFDs, figs.maxRSS, hwm, baseHWM)
 	// 32 slots, a few connections being closed, and tend's own fds.
