@@ -152,18 +152,29 @@ func serve(ctx context.Context, l acceptor, path string, h *Handler, log *logrus
 	return s
 }
 
+// acceptLogEvery: a burst of failed accepts that begins within this long
+// of the last one logged is only counted, so that a shortage that comes
+// and goes (out of fds, an idle client's fd freed, out again) logs two
+// lines a minute, not two per connection.
+const acceptLogEvery = time.Minute
+
 func (s *server) acceptLoop(ctx context.Context, l acceptor) {
-	var backoff time.Duration
-	failed := 0
+	var (
+		backoff  time.Duration
+		failed   int  // in this burst
+		unlogged int  // in earlier bursts that were not logged
+		logged   bool // this burst's start was logged
+		lastLog  time.Time
+	)
 	for {
 		conn, err := l.AcceptUnix()
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return
 			}
-			// Once per burst of failures; the end of the burst is logged too.
-			if failed++; failed == 1 {
+			if failed++; failed == 1 && time.Since(lastLog) >= acceptLogEvery {
 				s.log.Errorf("control socket %s: %v; retrying with a backoff up to %s", s.name, err, acceptBackoffMax)
+				logged, lastLog = true, time.Now()
 			}
 			backoff = min(max(2*backoff, acceptBackoffMin), acceptBackoffMax)
 			// Out of fds: an idle or slow client holds one that an
@@ -181,8 +192,13 @@ func (s *server) acceptLoop(ctx context.Context, l acceptor) {
 			continue
 		}
 		if failed > 0 {
-			s.log.Warnf("control socket %s: accepting again after %d failed accepts", s.name, failed)
-			failed, backoff = 0, 0
+			if logged {
+				s.log.Warnf("control socket %s: accepting again after %d failed accepts", s.name, failed+unlogged)
+				unlogged = 0
+			} else {
+				unlogged += failed
+			}
+			failed, backoff, logged = 0, 0, false
 		}
 		slot, ok := s.slots.admit(conn)
 		if !ok {
