@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -19,15 +20,11 @@ import (
 	"github.com/tend-init/tend/config"
 	"github.com/tend-init/tend/control"
 	"github.com/tend-init/tend/guard"
+	"github.com/tend-init/tend/logging"
 	"github.com/tend-init/tend/reaper"
 	"github.com/tend-init/tend/signals"
 	"github.com/tend-init/tend/supervise"
 )
-
-// forwardBuffer holds received signals until the loop reads them. The
-// runtime coalesces repeats of one signal anyway; the buffer only has to
-// cover a burst of different ones.
-const forwardBuffer = 128
 
 // afterStart is a test build's hook (see inject_panic.go).
 var afterStart = func() {}
@@ -39,7 +36,9 @@ func Main(o cli.Options) int {
 	if v := detectVM(o); v != nil {
 		return runVM(o, v)
 	}
-	return run(o, nil)
+	code := run(o, nil)
+	flushLog()
+	return code
 }
 
 // runVM runs tend as a VM's init and ends in a power-off or reboot, even
@@ -67,13 +66,19 @@ func runVM(o cli.Options, v *vm) int {
 // run is tend from start to the moment it would exit; v is nil unless tend
 // is a VM's init.
 func run(o cli.Options, v *vm) int {
-	tuneRuntime(o.Config == "")
+	urgent := signals.Urgent(o.Rewrite)
+	// Threads first: the signal subscription starts the runtime's signal
+	// thread, which must find the others already blocking queued signals.
+	tuneRuntime(o.Config == "", signals.Queued(urgent))
 
 	// Subscribe before anything else can happen: until then a SIGTERM, a
-	// SIGPIPE or a SIGSEGV sent with kill would end tend.
+	// SIGPIPE or a SIGSEGV sent with kill would end tend. The signals tend
+	// acts on get a channel of their own, so a flood of others can never
+	// crowd them out (os/signal drops what does not fit in a channel).
 	chld := make(chan os.Signal, 1)
-	sigs := make(chan os.Signal, forwardBuffer)
-	signals.Subscribe(chld, sigs)
+	queue := signals.NewQueue(urgent)
+	queue.Subscribe(chld)
+	sigs := queue.C()
 	signals.ShieldReserved(os.Getpid() == 1)
 
 	if v != nil {
@@ -86,8 +91,10 @@ func run(o cli.Options, v *vm) int {
 	if o.Config != "" {
 		var err error
 		if cfg, err = config.Load(o.Config, os.LookupEnv); err != nil {
-			// Every error, one per line; nothing was started.
-			fmt.Fprintln(os.Stderr, err)
+			// Every error, one per line; nothing was started. Through the
+			// log queue, behind anything logged before, and never stuck on
+			// a stalled stderr.
+			fmt.Fprintln(stderrLog(), err)
 			return 2
 		}
 	}
@@ -124,7 +131,7 @@ func run(o cli.Options, v *vm) int {
 	}
 	// In a VM the signals that end the machine are decided before the
 	// supervisor sees them (routeSupervisor applies the rewrite table).
-	supSigs, rewrite := (<-chan os.Signal)(sigs), o.Rewrite
+	supSigs, rewrite := sigs, o.Rewrite
 	if v != nil {
 		supSigs, rewrite = v.routeSupervisor(sigs, o.Rewrite), nil
 	}
@@ -195,11 +202,16 @@ func becomeReaper(o cli.Options, log *logrus.Logger) {
 
 // newLogger sets tend's own logging: wrapper mode logs warnings unless -v
 // asks for more; a config's log_level is the floor in supervisor mode, and
-// -v can only add to it.
+// -v can only add to it. Every logger writes through the one log queue on
+// stderr, so no loop ever waits on tend's own output.
 func newLogger(verbosity int, cfg *config.Config) *logrus.Logger {
 	log := logrus.New()
-	log.Out = os.Stderr
-	log.Formatter = &logrus.TextFormatter{FullTimestamp: true, TimestampFormat: time.RFC3339Nano}
+	out := stderrLog()
+	log.Out = out
+	// logrus colours a terminal it can see; it cannot see through the
+	// queue, so it is told.
+	text := &logrus.TextFormatter{FullTimestamp: true, TimestampFormat: time.RFC3339Nano, ForceColors: isTerminal(2)}
+	log.Formatter = text
 	levels := []logrus.Level{logrus.WarnLevel, logrus.InfoLevel, logrus.DebugLevel, logrus.TraceLevel}
 	log.Level = levels[min(verbosity, len(levels)-1)]
 	if cfg != nil {
@@ -210,5 +222,35 @@ func newLogger(verbosity int, cfg *config.Config) *logrus.Logger {
 			log.Formatter = &logrus.JSONFormatter{TimestampFormat: time.RFC3339Nano}
 		}
 	}
+	out.SetNotice(dropNotice(log))
 	return log
 }
+
+// stderrLog is the queue in front of descriptor 2 that all of tend's own
+// log lines go through (logging.FD: no second SIGPIPE from the runtime on
+// EPIPE, no change to the descriptor's blocking mode).
+var stderrLog = sync.OnceValue(func() *logging.Writer {
+	return logging.New(logging.FD(2), logging.Options{})
+})
+
+// dropNotice formats the report of dropped log lines in log's format, so a
+// JSON log stays JSON.
+func dropNotice(log *logrus.Logger) func(n uint64) []byte {
+	formatter := log.Formatter
+	return func(n uint64) []byte {
+		e := logrus.NewEntry(log)
+		e.Time, e.Level = time.Now(), logrus.WarnLevel
+		e.Message = fmt.Sprintf("%d log lines dropped (tend's log output was stalled or gone)", n)
+		b, err := formatter.Format(e)
+		if err != nil {
+			return fmt.Appendf(nil, "tend: %d log lines dropped\n", n)
+		}
+		return b
+	}
+}
+
+// logFlushLimit bounds the wait for the last log lines on the way out: they
+// are written when the output works, and a stalled one costs this, once.
+const logFlushLimit = time.Second
+
+func flushLog() { stderrLog().Flush(logFlushLimit) }

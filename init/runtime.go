@@ -5,23 +5,26 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
+	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/tend-init/tend/guard"
+	"github.com/tend-init/tend/signals"
 )
 
-// tuneRuntime keeps the runtime quiet while nothing happens, in code rather
-// than through GODEBUG/GOGC variables, which children would inherit. (The
-// //go:debug lines in main.go stop the once-a-second GOMAXPROCS refresh; an
-// explicit runtime.GOMAXPROCS call would do it too, but it stops the world
-// and measurably slows start-up.)
-func tuneRuntime(wrapper bool) {
+// tuneRuntime keeps the runtime quiet while nothing happens, and makes the
+// threads tend will ever need, in code rather than through GODEBUG/GOGC
+// variables, which children would inherit. (The //go:debug lines in
+// main.go stop the once-a-second GOMAXPROCS refresh.)
+func tuneRuntime(wrapper bool, queued []unix.Signal) {
 	floor := int64(16 << 20)
 	if !wrapper {
 		floor = 24 << 20
 	}
 	followLiveHeap(floor)
+	reserveThreads(queued)
 }
 
 // followLiveHeap replaces GOGC's proportional trigger with a memory limit of
@@ -50,6 +53,63 @@ func followLiveHeap(floor int64) {
 		})
 	}
 	arm()
+}
+
+// maxProcs caps GOMAXPROCS: each P may need a thread of its own, and an
+// init needs few.
+const maxProcs = 4
+
+// spareThreads is how many threads beyond GOMAXPROCS tend makes at start:
+// enough for every thread that can be in a blocking system call at once
+// (docs/reliability.md, "Threads": the os/signal loop, the log writer, a
+// write of service output, a fork, a file read, the network poller), with
+// room to spare.
+const spareThreads = 12
+
+// reserveThreads makes, at start-up, every OS thread tend will need, so
+// that it never has to create one once it runs: the runtime keeps idle
+// threads for good and makes a new one only when none is idle, and a
+// thread it cannot make (EAGAIN in a pids cgroup that a service has
+// filled) is a fatal error, not an error. Goroutines locked to their
+// threads make the runtime create that many; unlocked, the threads stay in
+// its pool.
+//
+// Each of them also blocks the queued signals (signals.Queued), which then
+// reach only the threads that run no goroutine: sysmon, the template
+// thread and the runtime's signal thread, started later by the first
+// signal.Notify.
+//
+// For the length of it GOMAXPROCS is 1: with a second P idle, waking the
+// locked goroutines would have the runtime start a spinning thread of its
+// own when every thread is taken, one the mask never reaches. With one P,
+// every thread made here is made for, and blocked by, a locked goroutine,
+// and every thread made before (at most a few, idle) is reused by one.
+func reserveThreads(queued []unix.Signal) {
+	procs := min(runtime.GOMAXPROCS(1), maxProcs)
+	defer runtime.GOMAXPROCS(procs)
+	set := signals.SetOf(queued)
+	n := procs + spareThreads
+	var arrived atomic.Int32
+	var exited sync.WaitGroup
+	release := make(chan struct{})
+	exited.Add(n)
+	for range n {
+		guard.Go("thread reserve", func() {
+			defer exited.Done()
+			runtime.LockOSThread()
+			_ = signals.BlockQueued(set)
+			// The last to arrive releases the others: nobody else needs
+			// to be woken while every thread is held.
+			if arrived.Add(1) == int32(n) {
+				close(release)
+			}
+			<-release
+			// Unlocked before it returns: a goroutine that ends locked
+			// takes its thread with it.
+			runtime.UnlockOSThread()
+		})
+	}
+	exited.Wait()
 }
 
 // ensureEmptySigmask re-executes tend once with an empty signal mask when it

@@ -278,9 +278,11 @@ func (v *vm) end(code int) int {
 		log = newLogger(0, nil)
 	}
 	unix.Sync()
+	flushLog() // the status line comes after everything logged before it
 	fmt.Fprintf(os.Stderr, "tend: exit status %d\n", code)
 	if !v.pid1 {
 		log.Warnf("vm: not PID 1: exiting instead of %s", v.verbing(action))
+		flushLog()
 		return code
 	}
 	cmd := unix.LINUX_REBOOT_CMD_POWER_OFF
@@ -288,6 +290,7 @@ func (v *vm) end(code int) int {
 		cmd = unix.LINUX_REBOOT_CMD_RESTART
 	}
 	log.Infof("vm: %s", v.verbing(action))
+	flushLog()
 	drainConsole()
 	// Returns only on failure. In a PID namespace the kernel ends the
 	// namespace instead (its parent sees its init killed by SIGINT for a
@@ -298,6 +301,7 @@ func (v *vm) end(code int) int {
 		err = unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF)
 	}
 	log.Errorf("vm: cannot power off: %v", err)
+	flushLog()
 	if !v.kernel {
 		return code // a container's init: exiting ends it
 	}
@@ -340,19 +344,18 @@ func (v *vm) verbing(a signals.Action) string {
 // power-off or reboot becomes a request; the supervisor, whose own rewrite
 // table must then be empty, sees the shutdown as SIGTERM (SIGINT for a
 // reboot, which its main program is sent) and everything else as before.
+// What it sees comes through a queue of its own, urgent signals first, so
+// a power-off request is never dropped for a flood of forwarded signals.
 func (v *vm) routeSupervisor(in <-chan os.Signal, rw signals.Rewrite) <-chan os.Signal {
-	out := make(chan os.Signal, forwardBuffer)
+	out := signals.NewQueue(signals.Urgent(nil))
+	forward := make(chan os.Signal, 1) // the queue takes them at once
+	out.Start(nil, forward)
 	v.setDeliver(func(a signals.Action, _ bool) {
-		var sig os.Signal = unix.SIGTERM
+		sig := unix.SIGTERM
 		if a == signals.Reboot {
 			sig = unix.SIGINT
 		}
-		// A later request only hurries the shutdown; if the supervisor is
-		// that far behind, it is already shutting down.
-		select {
-		case out <- sig:
-		default:
-		}
+		out.Urgent(sig)
 	})
 	guard.Go("vm signal router", func() {
 		for s := range in {
@@ -361,12 +364,14 @@ func (v *vm) routeSupervisor(in <-chan os.Signal, rw signals.Rewrite) <-chan os.
 			case signals.PowerOff, signals.Reboot:
 				v.request(action, "received "+signals.Name(sig))
 			case signals.Absorb:
-			default:
-				out <- sig
+			case signals.Forward:
+				forward <- sig
+			default: // reload
+				out.Urgent(sig)
 			}
 		}
 	})
-	return out
+	return out.C()
 }
 
 // Exit is for the exits main.go makes before Main (a bad command line, no

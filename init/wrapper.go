@@ -50,7 +50,12 @@ func runWrapper(o cli.Options, r *reaper.Reaper, sigs <-chan os.Signal, log *log
 					log.Debugf("forwarding %s to %d: %v", signals.Name(sig), pid, err)
 				}
 			default:
-				log.Debugf("absorbed %s", signals.Name(s.(syscall.Signal)))
+				// Never a word about SIGPIPE: tend raises it on itself when
+				// its own output is gone, and a log line about it would be
+				// the next write to fail (a self-feeding loop).
+				if s != unix.SIGPIPE {
+					log.Debugf("absorbed %s", signals.Name(s.(syscall.Signal)))
+				}
 			}
 		case first := <-power:
 			if first {

@@ -21,6 +21,20 @@ const (
 // DefaultPath is used when the environment has no PATH, as execvp does.
 const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
+// CodeCouldNotRun is the status of a start that failed for want of a
+// resource (ErrCouldNotRun), as tini reports a failed fork.
+const CodeCouldNotRun = 1
+
+// ErrCouldNotRun is wrapped by the error of a start that failed because
+// tend was short of something (processes or threads: EAGAIN; descriptors:
+// EMFILE, ENFILE; memory: ENOMEM). Nothing is wrong with the program, and
+// a later try may work: it is neither "not executable" (126) nor a failure
+// of the program. The errno stays wrapped too:
+//
+//	errors.Is(err, reaper.ErrCouldNotRun) // retry later, do not count it
+//	errors.Is(err, unix.EAGAIN)           // which resource
+var ErrCouldNotRun = errors.New("could not run")
+
 // StartError says why a program could not be started and which exit code a
 // shell would report for it.
 type StartError struct {
@@ -30,16 +44,44 @@ type StartError struct {
 }
 
 func (e *StartError) Error() string {
-	if e.Name == "" {
-		return e.Err.Error()
+	verb := "cannot run"
+	if errors.Is(e.Err, ErrCouldNotRun) {
+		verb = "could not run"
 	}
-	return fmt.Sprintf("cannot run %s: %v", e.Name, e.Err)
+	if e.Name == "" {
+		return verb + ": " + e.Err.Error()
+	}
+	return fmt.Sprintf("%s %s: %v", verb, e.Name, e.Err)
+}
+
+// couldNotRun is a resource errno as ErrCouldNotRun.
+type couldNotRun struct{ errno syscall.Errno }
+
+func (e couldNotRun) Error() string {
+	return e.errno.Error() + " (" + unix.ErrnoName(e.errno) + ")"
+}
+
+func (e couldNotRun) Unwrap() []error { return []error{ErrCouldNotRun, e.errno} }
+
+// shortOf reports whether err says tend lacked a resource to start a
+// program, rather than that the program cannot be run.
+func shortOf(err error) (syscall.Errno, bool) {
+	var errno syscall.Errno
+	if !errors.As(err, &errno) {
+		return 0, false
+	}
+	switch errno {
+	case syscall.EAGAIN, syscall.EMFILE, syscall.ENFILE, syscall.ENOMEM:
+		return errno, true
+	}
+	return 0, false
 }
 
 func (e *StartError) Unwrap() error { return e.Err }
 
 // ExitCode is the status a shell would report for a failed start: 126 or
-// 127 for a StartError, 1 for anything else.
+// 127 for a program that cannot be run, 1 for anything else (ErrCouldNotRun
+// included).
 func ExitCode(err error) int {
 	var se *StartError
 	if errors.As(err, &se) {
@@ -107,6 +149,9 @@ func lookupEnv(env []string, key string) (string, bool) {
 // nothing is there, 126 when something is there but cannot be executed. The
 // errno stays wrapped so callers can tell setup failures apart.
 func startError(name, path string, err error) *StartError {
+	if errno, ok := shortOf(err); ok {
+		return &StartError{Name: name, Code: CodeCouldNotRun, Err: couldNotRun{errno}}
+	}
 	code, why := CodeNotExecutable, ""
 	switch {
 	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENOTDIR):

@@ -155,3 +155,63 @@ func TestStartErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestStartErrorClassifiesResourceShortage(t *testing.T) {
+	cases := []struct {
+		err         error
+		code        int
+		couldNotRun bool
+		text        string
+	}{
+		{syscall.EAGAIN, CodeCouldNotRun, true, "could not run prog: resource temporarily unavailable (EAGAIN)"},
+		{syscall.EMFILE, CodeCouldNotRun, true, "could not run prog: too many open files (EMFILE)"},
+		{syscall.ENFILE, CodeCouldNotRun, true, "could not run prog: too many open files in system (ENFILE)"},
+		{syscall.ENOMEM, CodeCouldNotRun, true, "could not run prog: cannot allocate memory (ENOMEM)"},
+		{syscall.EACCES, CodeNotExecutable, false, "cannot run prog: /bin/prog: permission denied (is it executable?)"},
+		{syscall.ENOENT, CodeNotFound, false, "cannot run prog: /bin/prog: no such file or directory"},
+		{syscall.E2BIG, CodeNotExecutable, false, "cannot run prog: argument list too long"},
+	}
+	for _, c := range cases {
+		err := error(startError("prog", "/bin/prog", c.err))
+		if ExitCode(err) != c.code || errors.Is(err, ErrCouldNotRun) != c.couldNotRun || !errors.Is(err, c.err) || err.Error() != c.text {
+			t.Errorf("%v: code %d, could-not-run %v, text %q; want %d, %v, %q",
+				c.err, ExitCode(err), errors.Is(err, ErrCouldNotRun), err, c.code, c.couldNotRun, c.text)
+		}
+	}
+}
+
+// TestStartOutOfDescriptorsIsNotExit126 runs Start with no descriptor free:
+// the fork's pipe cannot be made (EMFILE). That is "could not run", never
+// "not executable".
+func TestStartOutOfDescriptorsIsNotExit126(t *testing.T) {
+	r := startReaper(t, nil)
+	var old unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &old); err != nil {
+		t.Fatal(err)
+	}
+	// Fill every descriptor below a low limit.
+	var held []int
+	defer func() {
+		for _, fd := range held {
+			unix.Close(fd)
+		}
+	}()
+	lim := unix.Rlimit{Cur: 64, Max: old.Max}
+	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Setrlimit(unix.RLIMIT_NOFILE, &old)
+	for {
+		fd, err := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			break
+		}
+		held = append(held, fd)
+	}
+	_, _, err := r.Start(Cmd{Args: []string{"/bin/true"}})
+	unix.Setrlimit(unix.RLIMIT_NOFILE, &old)
+	if !errors.Is(err, ErrCouldNotRun) || !errors.Is(err, unix.EMFILE) || ExitCode(err) == CodeNotExecutable {
+		t.Fatalf("Start with no descriptor left: %v (code %d), want ErrCouldNotRun wrapping EMFILE", err, ExitCode(err))
+	}
+	t.Log(err)
+}

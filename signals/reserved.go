@@ -45,9 +45,12 @@ func ShieldReserved(pid1 bool) {
 
 // WithDefaultDispositions runs start (a fork and exec) with the reserved
 // signals back at their default action, because an ignored signal stays
-// ignored across exec and children must start with default dispositions.
-// The window is the few microseconds of one vfork.
+// ignored across exec and children must start with default dispositions,
+// and with the queued signals unblocked on the forking thread (see Queued),
+// because the child gets that thread's mask and must start with an empty
+// one. The window is the few microseconds of one vfork.
 func WithDefaultDispositions(start func()) {
+	defer unblockForFork()()
 	if !shielded.Load() {
 		start()
 		return

@@ -3,7 +3,6 @@ package signals
 import (
 	"fmt"
 	"os"
-	"os/signal"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -28,23 +27,6 @@ func Handled() []os.Signal {
 		}
 	}
 	return list
-}
-
-// Subscribe routes SIGCHLD to chld (a one-slot channel is enough: a pending
-// notification makes the reaper pass that catches every later exit too) and
-// every other handled signal to other. Catching SIGPIPE, SIGSEGV, SIGBUS,
-// SIGFPE and SIGILL here is what keeps tend alive when they are sent with
-// kill or when its output pipe closes: the runtime only crashes on the
-// synchronous ones, which a fault in tend itself would raise.
-func Subscribe(chld, other chan<- os.Signal) {
-	signal.Notify(chld, unix.SIGCHLD)
-	var rest []os.Signal
-	for _, s := range Handled() {
-		if s != unix.SIGCHLD {
-			rest = append(rest, s)
-		}
-	}
-	signal.Notify(other, rest...)
 }
 
 // Action is what tend does with a signal it received.

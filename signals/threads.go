@@ -1,0 +1,77 @@
+package signals
+
+import (
+	"runtime"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+)
+
+// Queued is the set of signals that tend's goroutine threads keep blocked:
+// the real-time signals the runtime hands to os/signal (35-64), except any
+// that a rewrite makes urgent.
+//
+// Why: the kernel queues every real-time signal sent (up to
+// RLIMIT_SIGPENDING, ~96,000 here), and a thread with a deliverable signal
+// pending runs no user code until the queue is empty, because every return
+// to user mode delivers the next one first. Dequeuing one from a long queue
+// of mixed signals walks the queue (the kernel takes the lowest number
+// first), so 100,000 queued signals take the kernel tens of seconds of CPU.
+// Blocked on the threads that run goroutines, they are caught only by the
+// threads that run none: the runtime's signal thread (ensureSigM, made for
+// exactly this), sysmon and the template thread. The goroutines, the
+// os/signal loop included, keep running, and an urgent signal (TERM) is
+// caught by any thread at once.
+func Queued(urgent []unix.Signal) []unix.Signal {
+	skip := map[unix.Signal]bool{}
+	for _, s := range urgent {
+		skip[s] = true
+	}
+	var list []unix.Signal
+	for s := unix.Signal(35); s <= Max; s++ {
+		if !skip[s] {
+			list = append(list, s)
+		}
+	}
+	return list
+}
+
+// SetOf is list as a kernel signal set.
+func SetOf(list []unix.Signal) unix.Sigset_t {
+	var set unix.Sigset_t
+	for _, s := range list {
+		if s > 0 && s <= Max {
+			set.Val[(s-1)/64] |= 1 << ((uint(s) - 1) % 64)
+		}
+	}
+	return set
+}
+
+// blocked is the set the goroutine threads block, once set by BlockQueued.
+var blocked atomic.Pointer[unix.Sigset_t]
+
+// BlockQueued blocks set on the calling thread, which the caller has
+// locked (runtime.LockOSThread), and records it so that a fork unblocks it
+// for the child (WithDefaultDispositions).
+func BlockQueued(set unix.Sigset_t) error {
+	blocked.Store(&set)
+	return unix.PthreadSigmask(unix.SIG_BLOCK, &set, nil)
+}
+
+// unblockForFork empties what BlockQueued added to the calling thread's
+// mask, for the length of a fork: the runtime gives a forked child the
+// mask of the thread that forks (syscall.runtime_BeforeFork saves it, the
+// child restores it), and children must start with an empty mask. It
+// returns the function that blocks the set again.
+func unblockForFork() func() {
+	set := blocked.Load()
+	if set == nil {
+		return func() {}
+	}
+	runtime.LockOSThread()
+	unix.PthreadSigmask(unix.SIG_UNBLOCK, set, nil)
+	return func() {
+		unix.PthreadSigmask(unix.SIG_BLOCK, set, nil)
+		runtime.UnlockOSThread()
+	}
+}
