@@ -4,7 +4,6 @@
 package config
 
 import (
-	"errors"
 	"fmt"
 	"maps"
 	"math"
@@ -13,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/BurntSushi/toml"
 	"golang.org/x/sys/unix"
 )
 
@@ -106,9 +104,10 @@ func WithUserDB(passwd, group string) Option {
 
 // Load reads and validates the file at path. env looks up the variables used
 // by ${VAR} in string values; nil means os.LookupEnv. A file that cannot be
-// read gives the os error; an invalid one gives *Errors.
+// read gives the os error; an invalid one, or one larger than MaxSize, gives
+// *Errors.
 func Load(path string, env func(string) (string, bool), opts ...Option) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := readLimited(path)
 	if err != nil {
 		return nil, err
 	}
@@ -117,11 +116,16 @@ func Load(path string, env func(string) (string, bool), opts ...Option) (*Config
 
 // Parse validates data as the config file path (used in error messages).
 // When the file is invalid the error is *Errors, listing every problem.
+// Data over MaxSize or nested deeper than MaxDepth is refused before it is
+// decoded.
 func Parse(path string, data []byte, env func(string) (string, bool), opts ...Option) (*Config, error) {
+	if _, err := checkLimits(path, data, false); err != nil {
+		return nil, err
+	}
 	if env == nil {
 		env = os.LookupEnv
 	}
-	p := &parser{file: path, env: env, opts: options{
+	p := &parser{file: path, data: data, env: env, opts: options{
 		baseEnv:    os.Environ(),
 		passwdFile: "/etc/passwd",
 		groupFile:  "/etc/group",
@@ -132,15 +136,10 @@ func Parse(path string, data []byte, env func(string) (string, bool), opts ...Op
 		o(&p.opts)
 	}
 
-	root, lines, err := decode(data)
+	root, err := decode(data)
 	if err != nil {
-		var pe toml.ParseError
-		if errors.As(err, &pe) {
-			return nil, &Errors{List: []Error{{File: path, Line: pe.Position.Line, Key: pe.LastKey, Msg: "TOML syntax: " + pe.Message}}}
-		}
-		return nil, &Errors{List: []Error{{File: path, Msg: err.Error()}}}
+		return nil, syntaxError(path, err)
 	}
-	p.lines = lines
 	cfg := p.config(&table{p: p, m: root})
 	cfg.Path = path
 	if err := p.result(); err != nil {
@@ -149,19 +148,60 @@ func Parse(path string, data []byte, env func(string) (string, bool), opts ...Op
 	return cfg, nil
 }
 
+// DefaultControlSocket is where the control API listens unless
+// control_socket says otherwise.
+const DefaultControlSocket = "/run/tend.sock"
+
+// ControlSocket returns the control_socket of the config file at path ("" when
+// the control API is disabled), with ${VAR} expanded from lookup (nil means
+// os.LookupEnv), as Load would. It decodes only the top-level keys, which
+// come before the first [table], so that `tend ctl` does not pay for every
+// service; the file is still refused if it is larger than MaxSize, or if the
+// top-level keys nest deeper than MaxDepth or are not valid TOML.
+func ControlSocket(path string, lookup func(string) (string, bool)) (string, error) {
+	data, err := readLimited(path)
+	if err != nil {
+		return "", err
+	}
+	end, err := checkLimits(path, data, true)
+	if err != nil {
+		return "", err
+	}
+	top := data[:end]
+	root, err := decode(top)
+	if err != nil {
+		return "", syntaxError(path, err)
+	}
+	if lookup == nil {
+		lookup = os.LookupEnv
+	}
+	p := &parser{file: path, data: top, env: lookup}
+	sock := (&table{p: p, m: root}).controlSocket()
+	if err := p.result(); err != nil {
+		return "", err
+	}
+	return sock, nil
+}
+
+// controlSocket reads control_socket from the top-level table.
+func (t *table) controlSocket() string {
+	s := t.str("control_socket", DefaultControlSocket)
+	// sun_path holds 108 bytes including the terminating NUL.
+	if n := len(s); n >= 108 {
+		t.errorf("control_socket", "is %d bytes long; a unix socket path must be shorter than 108 bytes", n)
+	}
+	return s
+}
+
 func (p *parser) config(t *table) *Config {
 	cfg := &Config{
 		LogLevel:        t.oneOf("log_level", "info", "debug", "info", "warn", "error"),
 		LogFormat:       t.oneOf("log_format", "text", "text", "json"),
-		ControlSocket:   t.str("control_socket", "/run/tend.sock"),
+		ControlSocket:   t.controlSocket(),
 		Hostname:        t.str("hostname", ""),
 		ShutdownTimeout: t.duration("shutdown_timeout", 9*time.Second, true),
 		ReadyTimeout:    t.duration("ready_timeout", 60*time.Second, true),
 		Services:        make(map[string]*Service),
-	}
-	// sun_path holds 108 bytes including the terminating NUL.
-	if n := len(cfg.ControlSocket); n >= 108 {
-		t.errorf("control_socket", "is %d bytes long; a unix socket path must be shorter than 108 bytes", n)
 	}
 	if msg := badHostname(cfg.Hostname); msg != "" {
 		t.errorf("hostname", "%s", msg)
@@ -224,10 +264,12 @@ func (p *parser) service(name string, t *table) *Service {
 		if arr, ok := v.([]any); !ok {
 			t.typeError("depends_on", "an array of service names", v)
 		} else if s.DependsOn, ok = t.stringArray("depends_on", arr); ok {
-			for i, d := range s.DependsOn {
-				if slices.Contains(s.DependsOn[:i], d) {
+			seen := make(map[string]bool, len(s.DependsOn))
+			for _, d := range s.DependsOn {
+				if seen[d] {
 					t.errorf("depends_on", "lists %q twice", d)
 				}
+				seen[d] = true
 			}
 		}
 	}
@@ -249,8 +291,9 @@ func (p *parser) service(name string, t *table) *Service {
 		s.Health = p.check(ht, true)
 	}
 
-	s.Env = mergeEnv(p.opts.baseEnv, s.Environment)
-	s.Credential = p.credential(t, s.User, s.Group)
+	var acct *passwdEntry
+	s.Credential, acct = p.credential(t, s.User, s.Group)
+	s.Env = mergeEnv(p.opts.baseEnv, accountEnv(s.User, acct), s.Environment)
 	t.done()
 	return s
 }
@@ -366,14 +409,23 @@ func (p *parser) crashLoop(t *table) CrashLoop {
 	return c
 }
 
-// mergeEnv overlays extra on base ("KEY=VALUE" entries) and returns the
-// result sorted, so it compares equal across reloads.
-func mergeEnv(base []string, extra map[string]string) []string {
-	m := make(map[string]string, len(base)+len(extra))
+// mergeEnv builds a service's environment from tend's own (base, "KEY=VALUE"
+// entries): when account is not nil (the service has a user) its HOME, USER,
+// LOGNAME and SHELL replace tend's, then the service's environment table
+// (extra) overrides everything. The result is sorted, so it compares equal
+// across reloads.
+func mergeEnv(base []string, account, extra map[string]string) []string {
+	m := make(map[string]string, len(base)+len(account)+len(extra))
 	for _, kv := range base {
 		if k, v, ok := strings.Cut(kv, "="); ok && k != "" {
 			m[k] = v
 		}
+	}
+	if account != nil {
+		for _, k := range accountKeys {
+			delete(m, k)
+		}
+		maps.Copy(m, account)
 	}
 	maps.Copy(m, extra)
 	env := make([]string, 0, len(m))

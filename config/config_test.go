@@ -198,7 +198,7 @@ health = { exec = ["check", "--quick"] }
 		User:             "postgres",
 		Credential:       &Credential{Uid: 70, Gid: 70, Groups: []uint32{70, 29, 101}},
 		Environment:      map[string]string{"PGDATA": "/data", "LANG": "en_US.UTF-8"},
-		Env:              []string{"HOME=/root", "LANG=en_US.UTF-8", "PATH=/usr/bin:/bin", "PGDATA=/data"},
+		Env:              []string{"HOME=/var/lib/postgresql", "LANG=en_US.UTF-8", "LOGNAME=postgres", "PATH=/usr/bin:/bin", "PGDATA=/data", "SHELL=/bin/sh", "USER=postgres"},
 		Restart:          PolicyUnlessStopped,
 		SuccessExitCodes: []int{0, 143},
 		MinUptime:        30 * time.Second,
@@ -349,7 +349,8 @@ command = ["${BIN}/db", "${UNSET}", "${SPACE}"]
 		web.Ready.Target != "127.0.0.1:81" || !slices.Equal(web.Health.Exec, []string{"/opt/bin/probe", "81"}) {
 		t.Errorf("web: %+v", web)
 	}
-	if !slices.Equal(web.Env, []string{"ADDR=:81", "HOME=", "LANG=C", "PATH=/usr/bin:/bin"}) {
+	// HOME set by environment wins over the user's; the rest is the user's.
+	if !slices.Equal(web.Env, []string{"ADDR=:81", "HOME=", "LANG=C", "LOGNAME=app", "PATH=/usr/bin:/bin", "SHELL=/bin/sh", "USER=app"}) {
 		t.Errorf("web env = %q", web.Env)
 	}
 	// Array elements stay whole, whatever the variable holds.

@@ -18,79 +18,67 @@ import (
 )
 
 // decode parses data into plain TOML values (map[string]any, []any, string,
-// int64, float64, bool, dates) and records the line of every key.
-//
-// BurntSushi/toml keeps key positions private. The one public way to reach
-// them is the ParseError it builds when decoding a Primitive into an
-// Unmarshaler fails: that error carries the position of the Primitive's key.
-// locator fails on purpose to collect it, and keeps the raw value it was given.
-func decode(data []byte) (root map[string]any, lines map[string]int, err error) {
-	var top map[string]toml.Primitive
-	md, err := toml.Decode(string(data), &top)
-	if err != nil {
-		return nil, nil, err
+// int64, float64, bool, dates). Key lines are found later, and only for keys
+// with problems (see keyLines).
+func decode(data []byte) (map[string]any, error) {
+	var root map[string]any
+	if _, err := toml.Decode(string(data), &root); err != nil {
+		return nil, err
 	}
-	root = make(map[string]any, len(top))
-	lines = make(map[string]int)
-	for k, p := range top {
-		root[k], _ = locate(&md, toml.Key{k}, p, lines)
-	}
-	return root, lines, nil
+	return root, nil
 }
 
-type locator struct{ val any }
-
-var errLocated = errors.New("located")
-
-func (l *locator) UnmarshalTOML(v any) error {
-	l.val = v
-	return errLocated
-}
-
-func locate(md *toml.MetaData, key toml.Key, p toml.Primitive, lines map[string]int) (any, int) {
-	var l locator
+// syntaxError turns a decoding error into *Errors.
+func syntaxError(path string, err error) error {
 	var pe toml.ParseError
-	line := 0
-	if err := md.PrimitiveDecode(p, &l); errors.As(err, &pe) {
-		line = pe.Position.Line
+	if errors.As(err, &pe) {
+		return &Errors{List: []Error{{File: path, Line: pe.Position.Line, Key: pe.LastKey, Msg: "TOML syntax: " + pe.Message}}}
 	}
-	var kids map[string]toml.Primitive
-	if _, ok := l.val.(map[string]any); ok && md.PrimitiveDecode(p, &kids) == nil {
-		// A table that only exists because of [a.b.c] headers below it has
-		// no line of its own; use the first line that belongs to it.
-		implicit := line == 0
-		for k, kp := range kids {
-			_, kl := locate(md, append(key[:len(key):len(key)], k), kp, lines)
-			if implicit && kl > 0 && (line == 0 || kl < line) {
-				line = kl
-			}
-		}
-	}
-	lines[key.String()] = line
-	return l.val, line
+	return &Errors{List: []Error{{File: path, Msg: err.Error()}}}
 }
 
 // parser collects every problem in one file instead of stopping at the first.
 type parser struct {
-	file  string
-	lines map[string]int
-	env   func(string) (string, bool)
-	opts  options
-	errs  []Error
+	file string
+	data []byte // the file, to find the lines of keys with problems
+	env  func(string) (string, bool)
+	opts options
+	errs []problem
+
+	users *userDB // read once per file, when a service names a user or group
+}
+
+// problem is an Error whose line is still to be found: the line of key at.
+type problem struct {
+	Error
+	at string
 }
 
 func (p *parser) errorf(key toml.Key, format string, args ...any) {
-	p.errorAt(p.lines[key.String()], key, format, args...)
+	p.errorOn(key, key, format, args...)
 }
 
-func (p *parser) errorAt(line int, key toml.Key, format string, args ...any) {
-	p.errs = append(p.errs, Error{File: p.file, Line: line, Key: key.String(), Msg: fmt.Sprintf(format, args...)})
+// errorOn reports a problem with key on the line where at is defined.
+func (p *parser) errorOn(at, key toml.Key, format string, args ...any) {
+	p.errs = append(p.errs, problem{Error{File: p.file, Key: key.String(), Msg: fmt.Sprintf(format, args...)}, at.String()})
 }
 
-// result sorts the problems into file order; those without a line go last.
+// result finds the lines of the problems (one scan of the file, however
+// many there are) and sorts them into file order; those without a line go
+// last.
 func (p *parser) result() error {
 	if len(p.errs) == 0 {
 		return nil
+	}
+	want := make(map[string]bool, len(p.errs))
+	for _, e := range p.errs {
+		want[e.at] = true
+	}
+	lines := keyLines(p.data, want)
+	list := make([]Error, len(p.errs))
+	for i, e := range p.errs {
+		e.Line = lines[e.at]
+		list[i] = e.Error
 	}
 	order := func(e Error) int {
 		if e.Line == 0 {
@@ -98,8 +86,8 @@ func (p *parser) result() error {
 		}
 		return e.Line
 	}
-	slices.SortStableFunc(p.errs, func(a, b Error) int { return cmp.Compare(order(a), order(b)) })
-	return &Errors{List: p.errs}
+	slices.SortStableFunc(list, func(a, b Error) int { return cmp.Compare(order(a), order(b)) })
+	return &Errors{List: list}
 }
 
 // table reads the keys of one TOML table. Every key a getter asks about is
@@ -108,7 +96,7 @@ type table struct {
 	p     *parser
 	key   toml.Key
 	m     map[string]any
-	known []string
+	known map[string]bool // a set, so that the services table stays linear
 }
 
 func (t *table) child(name string) toml.Key { return append(t.key[:len(t.key):len(t.key)], name) }
@@ -119,13 +107,14 @@ func (t *table) errorf(name string, format string, args ...any) {
 
 // missing reports a required key that is absent, on the table's own line.
 func (t *table) missing(name string, format string, args ...any) {
-	t.p.errorAt(t.p.lines[t.key.String()], t.child(name), format, args...)
+	t.p.errorOn(t.key, t.child(name), format, args...)
 }
 
 func (t *table) get(name string) (any, bool) {
-	if !slices.Contains(t.known, name) {
-		t.known = append(t.known, name)
+	if t.known == nil {
+		t.known = make(map[string]bool)
 	}
+	t.known[name] = true
 	v, ok := t.m[name]
 	return v, ok
 }
@@ -141,14 +130,18 @@ func (t *table) typeError(name, want string, v any) {
 
 // done reports every key no getter asked about.
 func (t *table) done() {
+	var known []string
 	for _, k := range slices.Sorted(maps.Keys(t.m)) {
-		if slices.Contains(t.known, k) {
+		if t.known[k] {
 			continue
 		}
-		if s := closest(k, t.known); s != "" {
+		if known == nil {
+			known = slices.Sorted(maps.Keys(t.known))
+		}
+		if s := closest(k, known); s != "" {
 			t.errorf(k, "unknown key; did you mean %q?", s)
 		} else {
-			t.errorf(k, "unknown key (known here: %s)", strings.Join(slices.Sorted(slices.Values(t.known)), ", "))
+			t.errorf(k, "unknown key (known here: %s)", strings.Join(known, ", "))
 		}
 	}
 }
@@ -399,11 +392,23 @@ func joinList(words []string, conj string) string {
 func closest(s string, candidates []string) string {
 	best, bestDist := "", 3
 	for _, c := range candidates {
+		// Lengths this far apart cannot be close; skipping them keeps a
+		// megabyte-long key from costing megabytes times each candidate.
+		if abs(len(s)-len(c)) >= bestDist {
+			continue
+		}
 		if d := editDistance(s, c); d < bestDist {
 			best, bestDist = c, d
 		}
 	}
 	return best
+}
+
+func abs(n int) int {
+	if n < 0 {
+		return -n
+	}
+	return n
 }
 
 func editDistance(a, b string) int {
