@@ -7,6 +7,8 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -222,11 +224,17 @@ func (o *Options) set(opt, v string) error {
 		if err != nil {
 			return usagef("-p: %v", err)
 		}
+		if why := neverReceived(sig); why != "" {
+			return usagef("-p %s: %s; choose another signal", v, why)
+		}
 		o.ParentDeath = sig
 	case "-r", "--rewrite":
 		from, to, err := signals.ParseRewrite(v)
 		if err != nil {
 			return usagef("%s: %v", opt, err)
+		}
+		if why := rewriteNeverApplies(from); why != "" {
+			return usagef("%s %s: %s, so this rewrite could never apply; remove it", opt, v, why)
 		}
 		o.Rewrite[from] = to
 	case "-f", "--config":
@@ -238,6 +246,47 @@ func (o *Options) set(opt, v string) error {
 		return errors.New("internal: unhandled option " + opt)
 	}
 	return nil
+}
+
+// neverReceived says why tend can never be handed sig, or "" when it can:
+// the parent-death signal is only of use if it can. SIGKILL and SIGSTOP
+// are not handed over either, but the kernel acts on them, as -p KILL means.
+func neverReceived(sig unix.Signal) string {
+	switch {
+	case sig == unix.SIGKILL || sig == unix.SIGSTOP:
+		return ""
+	case slices.Contains(signals.Handled(), os.Signal(sig)):
+		return ""
+	case sig == unix.SIGURG:
+		return "SIGURG is the Go runtime's own (it preempts goroutines with it) and never reaches tend"
+	case sig >= 32 && sig <= 34:
+		return fmt.Sprintf("signal %d (%s) never reaches tend: the Go runtime keeps signals 32-34 for itself", int(sig), signals.Name(sig))
+	}
+	return signals.Name(sig) + " never reaches tend"
+}
+
+// rewriteNeverApplies says why a rewrite of sig (received as sig) could
+// never apply, or "" when it can: tend never receives sig, or keeps it for
+// itself in every mode before any rewrite (signals.Route).
+func rewriteNeverApplies(sig unix.Signal) string {
+	if sig == unix.SIGKILL || sig == unix.SIGSTOP {
+		return signals.Name(sig) + " cannot be caught"
+	}
+	if why := neverReceived(sig); why != "" {
+		return why
+	}
+	for _, mode := range []signals.Mode{signals.Wrapper, signals.Supervisor, signals.Wrapper | signals.VM, signals.Supervisor | signals.VM} {
+		if signals.Decide(mode, sig) != signals.Absorb {
+			return ""
+		}
+	}
+	switch sig {
+	case unix.SIGCHLD:
+		return "SIGCHLD is tend's own (it reaps children on it) and is never passed on"
+	case unix.SIGPIPE:
+		return "SIGPIPE is absorbed by tend (it cannot tell one sent with kill from its own broken output)"
+	}
+	return signals.Name(sig) + " is kept by tend for itself"
 }
 
 // Help is printed by -h/--help.
