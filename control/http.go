@@ -82,6 +82,7 @@ func readRequest(r *bufio.Reader, beforeBody func(sendContinue bool) error) (*Re
 		length     int64 = -1
 		hosts      int
 		codings    []string
+		framed     bool // Transfer-Encoding was sent
 		expectCont bool
 	)
 	for n := 0; ; n++ {
@@ -115,6 +116,7 @@ func readRequest(r *bufio.Reader, beforeBody func(sendContinue bool) error) (*Re
 			}
 			length = n
 		case "transfer-encoding":
+			framed = true
 			for c := range strings.SplitSeq(value, ",") {
 				if c = strings.ToLower(strings.Trim(c, " \t")); c != "" {
 					codings = append(codings, c)
@@ -133,10 +135,12 @@ func readRequest(r *bufio.Reader, beforeBody func(sendContinue bool) error) (*Re
 		return nil, bad(400, "an HTTP/1.1 request needs exactly one Host header")
 	}
 	chunked := false
-	if codings != nil {
+	if framed {
 		// Sections 6.1 and 6.3: both framings at once is how requests are
 		// smuggled; chunked must come last; 1.0 has no transfer codings.
 		switch {
+		case len(codings) == 0:
+			return nil, bad(400, "an empty Transfer-Encoding")
 		case length >= 0:
 			return nil, bad(400, "both Content-Length and Transfer-Encoding")
 		case minor == 0:

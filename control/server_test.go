@@ -251,6 +251,7 @@ func TestMalformedRequests(t *testing.T) {
 		{"chunked and a length", "POST /v1/services/web/signal HTTP/1.1\r\nHost: t\r\nContent-Length: 17\r\nTransfer-Encoding: chunked\r\n\r\n11\r\n" + signalBody + "\r\n0\r\n\r\n", 400},
 		{"gzip then chunked", "POST /v1/reload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501},
 		{"chunked not last", "POST /v1/reload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n", 400},
+		{"empty Transfer-Encoding", "POST /v1/reload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: , \r\n\r\n", 400},
 		{"chunked in 1.0", "POST /v1/reload HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
 		{"chunk size not hex", "POST /v1/reload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n\r\n", 400},
 		{"chunk size with a sign", "POST /v1/reload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n+5\r\nhello\r\n0\r\n\r\n", 400},
