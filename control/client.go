@@ -26,6 +26,9 @@ const ctlUsage = `usage: tend ctl [--socket PATH] VERB [ARGS]
   reload                   read the config file again
   shutdown                 stop everything and exit
   health                   exit 0 when every service is healthy, else 1
+  logs [-f] [-n N] [NAME]  recent output of NAME (of every service without it); -f follows
+  events                   state, readiness, health, reload and shutdown events as they happen
+  metrics                  the Prometheus metrics
   poweroff|reboot          VM mode only
 The socket is --socket, else control_socket from $TEND_CONFIG, else ` + DefaultSocket
 
@@ -59,8 +62,11 @@ func CLI(args []string, stdout, stderr io.Writer) int {
 	}
 	c := &client{socket: socket, out: stdout, errw: stderr, json: jsonOut}
 	verb, params := rest[0], rest[1:]
+	if verb == "logs" {
+		return c.logs(params)
+	}
 	need := map[string]int{"status": -1, "start": 1, "stop": 1, "restart": 1, "signal": 2,
-		"reload": 0, "shutdown": 0, "health": 0, "poweroff": 0, "reboot": 0}
+		"reload": 0, "shutdown": 0, "health": 0, "poweroff": 0, "reboot": 0, "events": 0, "metrics": 0}
 	n, known := need[verb]
 	if !known || (n >= 0 && len(params) != n) || (n < 0 && len(params) > 1) {
 		fmt.Fprintf(stderr, "tend ctl: bad use of %q\n%s\n", verb, ctlUsage)
@@ -79,6 +85,10 @@ func CLI(args []string, stdout, stderr io.Writer) int {
 		return c.show("POST", "/v1/services/"+params[0]+"/signal", body, c.quiet)
 	case "health":
 		return c.health()
+	case "events":
+		return c.stream("/v1/events", c.event)
+	case "metrics":
+		return c.show("GET", "/metrics", nil, func(b []byte) error { _, err := c.out.Write(b); return err })
 	default: // reload, shutdown, poweroff, reboot
 		return c.show("POST", "/v1/"+verb, nil, c.quiet)
 	}

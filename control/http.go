@@ -27,14 +27,22 @@ import (
 type Request struct {
 	Method string
 	Path   string // as sent (percent-encoded), without the query
+	Query  string // what followed "?", as sent
 	Body   []byte
 }
 
-// Response is an answer: a status code and a value to encode as JSON.
+// Response is an answer: a status code and a value to encode as JSON, or
+// Text as it is, or a Stream of lines.
 type Response struct {
-	Code  int
-	Body  any
-	Allow string // for 405
+	Code        int
+	Body        any
+	Allow       string // for 405
+	ContentType string // for Text and Stream; JSON otherwise
+	Text        []byte
+	// Stream, when set, is answered with a chunked body: it calls send for
+	// each piece until there is no more, send fails (the client is gone or
+	// too slow), or stop is closed (tend is exiting).
+	Stream func(send func([]byte) error, stop <-chan struct{})
 }
 
 // httpError is a request the parser refuses: Code is the status to answer.
@@ -72,11 +80,11 @@ func readRequest(r *bufio.Reader, beforeBody func(sendContinue bool) error) (*Re
 	if err != nil {
 		return nil, err
 	}
-	path, err := requestPath(target)
+	path, query, err := requestPath(target)
 	if err != nil {
 		return nil, err
 	}
-	req := &Request{Method: method, Path: path}
+	req := &Request{Method: method, Path: path, Query: query}
 
 	var (
 		length     int64 = -1
@@ -179,13 +187,13 @@ func readRequest(r *bufio.Reader, beforeBody func(sendContinue bool) error) (*Re
 
 // requestPath turns a request target into the path to route: origin-form
 // as it is, absolute-form (http://host/path, RFC 9112 section 3.2.2) by its
-// path. The query is dropped; a fragment never belongs in a request.
-func requestPath(target string) (string, error) {
-	path := target
+// path. The query is returned apart; a fragment never belongs in a request.
+func requestPath(target string) (path, query string, err error) {
+	path = target
 	if !strings.HasPrefix(target, "/") {
 		scheme, rest, ok := strings.Cut(target, "://")
 		if !ok || !(strings.EqualFold(scheme, "http") || strings.EqualFold(scheme, "https")) {
-			return "", bad(400, "the request target must be a path or an http URI")
+			return "", "", bad(400, "the request target must be a path or an http URI")
 		}
 		authority := rest
 		path = "/"
@@ -196,20 +204,20 @@ func requestPath(target string) (string, error) {
 			}
 		}
 		if authority == "" || !httpwire.ValidHost(authority) {
-			return "", bad(400, "malformed authority in the request target")
+			return "", "", bad(400, "malformed authority in the request target")
 		}
 	}
-	path, _, _ = strings.Cut(path, "?")
+	path, query, _ = strings.Cut(path, "?")
 	for i := 0; i < len(path); i++ {
 		c := path[i]
 		if !isPathChar(c) {
-			return "", bad(400, "character %q is not allowed in a path", c)
+			return "", "", bad(400, "character %q is not allowed in a path", c)
 		}
 	}
 	if _, err := url.PathUnescape(path); err != nil {
-		return "", bad(400, "malformed request target: %v", err)
+		return "", "", bad(400, "malformed request target: %v", err)
 	}
-	return path, nil
+	return path, query, nil
 }
 
 // isPathChar: pchar and "/" of RFC 3986 (unreserved, sub-delims, ":", "@",
@@ -340,19 +348,35 @@ func endedEarly(err error, msg string) error {
 
 // writeResponse writes an answer and nothing after it.
 func writeResponse(w io.Writer, resp Response) error {
-	body, err := json.MarshalIndent(resp.Body, "", "  ")
-	if err != nil {
-		body, _ = json.Marshal(map[string]string{"error": "cannot encode the answer"})
-		resp.Code = 500
-	}
-	body = append(body, '\n')
 	var head bytes.Buffer
-	fmt.Fprintf(&head, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n", resp.Code, statusText(resp.Code), len(body))
+	if resp.Stream != nil {
+		fmt.Fprintf(&head, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n", resp.Code, statusText(resp.Code), resp.ContentType)
+		_, err := w.Write(head.Bytes())
+		return err
+	}
+	body, contentType := resp.Text, resp.ContentType
+	if body == nil {
+		var err error
+		if body, err = json.MarshalIndent(resp.Body, "", "  "); err != nil {
+			body, _ = json.Marshal(map[string]string{"error": "cannot encode the answer"})
+			resp.Code = 500
+		}
+		body, contentType = append(body, '\n'), "application/json"
+	}
+	fmt.Fprintf(&head, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\nConnection: close\r\n", resp.Code, statusText(resp.Code), contentType, len(body))
 	if resp.Allow != "" {
 		fmt.Fprintf(&head, "Allow: %s\r\n", resp.Allow)
 	}
 	head.WriteString("\r\n")
-	_, err = w.Write(append(head.Bytes(), body...))
+	_, err := w.Write(append(head.Bytes(), body...))
+	return err
+}
+
+// writeChunk sends one piece of a chunked body; an empty one ends it.
+func writeChunk(w io.Writer, p []byte) error {
+	buf := fmt.Appendf(nil, "%x\r\n", len(p))
+	buf = append(append(buf, p...), "\r\n"...)
+	_, err := w.Write(buf)
 	return err
 }
 
@@ -404,49 +428,102 @@ const maxAnswer = 16 << 20
 // readResponse parses an answer for tend ctl: interim 1xx answers are
 // skipped, the body is read to its Content-Length (or to the end, bounded).
 func readResponse(r *bufio.Reader) (int, []byte, error) {
+	code, length, chunked, err := readResponseHead(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	if chunked {
+		body, err := io.ReadAll(io.LimitReader(chunkReader(r), maxAnswer))
+		return code, body, err
+	}
+	if length < 0 {
+		body, err := io.ReadAll(io.LimitReader(r, maxAnswer))
+		return code, body, err
+	}
+	body := make([]byte, length)
+	if _, err := io.ReadFull(r, body); err != nil {
+		return 0, nil, fmt.Errorf("answer shorter than its Content-Length: %v", err)
+	}
+	return code, body, nil
+}
+
+// readResponseHead reads an answer's head, past any 100 Continue: its
+// status, its Content-Length (-1 when absent), and whether its body is
+// chunked (a stream).
+func readResponseHead(r *bufio.Reader) (code int, length int64, chunked bool, err error) {
 	for first := true; ; first = false {
 		budget := maxHeader
 		status, err := readLine(r, &budget, 431)
 		if err != nil {
 			if first && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)) {
-				return 0, nil, fmt.Errorf("%w (%v)", errNoAnswer, err)
+				return 0, 0, false, fmt.Errorf("%w (%v)", errNoAnswer, err)
 			}
-			return 0, nil, fmt.Errorf("no answer: %v", err)
+			return 0, 0, false, fmt.Errorf("no answer: %v", err)
 		}
-		code, err := httpwire.ParseStatusLine(status)
-		if err != nil {
-			return 0, nil, err
+		if code, err = httpwire.ParseStatusLine(status); err != nil {
+			return 0, 0, false, err
 		}
-		length := int64(-1)
+		length, chunked = -1, false
 		for {
 			line, err := readLine(r, &budget, 431)
 			if err != nil {
-				return 0, nil, fmt.Errorf("answer ended in its head: %v", err)
+				return 0, 0, false, fmt.Errorf("answer ended in its head: %v", err)
 			}
 			if line == "" {
 				break
 			}
 			name, value, err := httpwire.ParseHeaderLine(line)
 			if err != nil {
-				return 0, nil, fmt.Errorf("bad answer: %v", err)
+				return 0, 0, false, fmt.Errorf("bad answer: %v", err)
 			}
-			if strings.EqualFold(name, "Content-Length") {
+			switch {
+			case strings.EqualFold(name, "Content-Length"):
 				if length, err = httpwire.ParseContentLength(value); err != nil || length > maxAnswer {
-					return 0, nil, fmt.Errorf("bad answer: Content-Length %q", value)
+					return 0, 0, false, fmt.Errorf("bad answer: Content-Length %q", value)
 				}
+			case strings.EqualFold(name, "Transfer-Encoding"):
+				chunked = strings.EqualFold(strings.TrimSpace(value), "chunked")
 			}
 		}
-		if code < 200 {
-			continue // 100 Continue: the final answer follows
+		if code >= 200 {
+			return code, length, chunked, nil
 		}
-		if length < 0 {
-			body, err := io.ReadAll(io.LimitReader(r, maxAnswer))
-			return code, body, err
-		}
-		body := make([]byte, length)
-		if _, err := io.ReadFull(r, body); err != nil {
-			return 0, nil, fmt.Errorf("answer shorter than its Content-Length: %v", err)
-		}
-		return code, body, nil
+		// 100 Continue: the final answer follows.
 	}
+}
+
+// chunkReader reads a chunked body (as tend sends it: no extensions, no
+// trailers) up to its last chunk.
+func chunkReader(r *bufio.Reader) io.Reader { return &chunks{r: r} }
+
+type chunks struct {
+	r    *bufio.Reader
+	left uint64 // of the current chunk
+	done bool
+}
+
+func (c *chunks) Read(p []byte) (int, error) {
+	for c.left == 0 {
+		if c.done {
+			return 0, io.EOF
+		}
+		budget := maxHeader
+		line, err := readLine(c.r, &budget, 400)
+		if err != nil {
+			return 0, err
+		}
+		if c.left, err = strconv.ParseUint(line, 16, 32); err != nil {
+			return 0, fmt.Errorf("bad chunk size %q", line)
+		}
+		if c.left == 0 {
+			c.done = true
+		}
+	}
+	n, err := c.r.Read(p[:min(uint64(len(p)), c.left)])
+	c.left -= uint64(n)
+	if c.left == 0 && err == nil {
+		budget := maxHeader
+		_, err = readLine(c.r, &budget, 400) // the CRLF after the data
+	}
+	return n, err
 }

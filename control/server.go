@@ -51,6 +51,10 @@ type Supervisor interface {
 	Reload() error
 	Shutdown(why string) error
 	Health() (bool, []string, error)
+	Logs(name string, n int) ([]supervise.LogLine, error)
+	FollowLogs(name string) (<-chan supervise.LogLine, func(), error)
+	SubscribeEvents() (<-chan supervise.Happening, func())
+	Metrics() ([]byte, error)
 }
 
 // Power is asked for a power-off or reboot (VM mode); nil elsewhere.
@@ -102,39 +106,92 @@ type acceptor interface {
 
 // Serve listens on path (mode 0600) and serves the API until ctx ends.
 // Connections from a uid other than root's or tend's own are refused.
-func Serve(ctx context.Context, path string, h *Handler, log *logrus.Logger) error {
+//
+// The function it returns waits, up to limit, for the answers of requests
+// already taken: every request tend accepted is answered, also the one
+// (tend ctl shutdown, or a stop after which tend ends) that makes tend exit.
+func Serve(ctx context.Context, path string, h *Handler, log *logrus.Logger) (answered func(limit time.Duration) bool, err error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
+		return nil, err
 	}
 	// A socket that nobody answers on was left by an earlier tend: it is
 	// ours to replace. One that answers belongs to a tend still running.
 	if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSocket != 0 {
 		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
 			c.Close()
-			return fmt.Errorf("another tend is listening on %s; set control_socket to another path", path)
+			return nil, fmt.Errorf("another tend is listening on %s; set control_socket to another path", path)
 		}
 		os.Remove(path)
 	}
 	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	// chmod after bind leaves a moment at the umask's mode; the peer check
 	// refuses strangers in that moment too.
 	if err := os.Chmod(path, 0o600); err != nil {
 		l.Close()
-		return err
+		return nil, err
 	}
-	serve(ctx, l, path, h, log)
-	return nil
+	s := serve(ctx, l, path, h, log)
+	return s.answered, nil
 }
 
 // server is one listening socket's state.
 type server struct {
-	name  string // the socket's path, for the log
-	h     *Handler
-	log   *logrus.Logger
-	slots *slots
+	name      string // the socket's path, for the log
+	h         *Handler
+	log       *logrus.Logger
+	slots     *slots
+	answering inflight  // requests taken and not yet answered
+	streams   streamSet // connections following logs or events
+}
+
+// answered waits up to limit for every request taken to be answered.
+func (s *server) answered(limit time.Duration) bool { return s.answering.wait(limit) }
+
+// inflight counts requests being answered. Unlike a WaitGroup it may be
+// waited for while new requests still come in, and the wait is bounded.
+type inflight struct {
+	mu      sync.Mutex
+	n       int
+	waiters []chan struct{}
+}
+
+func (f *inflight) add() {
+	f.mu.Lock()
+	f.n++
+	f.mu.Unlock()
+}
+
+func (f *inflight) done() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.n--; f.n == 0 {
+		for _, w := range f.waiters {
+			close(w)
+		}
+		f.waiters = nil
+	}
+}
+
+func (f *inflight) wait(limit time.Duration) bool {
+	f.mu.Lock()
+	if f.n == 0 {
+		f.mu.Unlock()
+		return true
+	}
+	w := make(chan struct{})
+	f.waiters = append(f.waiters, w)
+	f.mu.Unlock()
+	t := time.NewTimer(limit)
+	defer t.Stop()
+	select {
+	case <-w:
+		return true
+	case <-t.C:
+		return false
+	}
 }
 
 // serve runs the accept loop on l until ctx ends, then closes l, removes
@@ -148,6 +205,7 @@ func serve(ctx context.Context, l acceptor, path string, h *Handler, log *logrus
 		l.Close()
 		os.Remove(path)
 		s.slots.closeReading()
+		s.streams.closeAll()
 	})
 	return s
 }
@@ -411,12 +469,94 @@ func (s *server) serveConn(slot *connSlot) {
 		}
 		return // the client went away, timed out before a byte, or was evicted
 	}
+	s.answering.add()
+	answered := sync.OnceFunc(s.answering.done)
+	defer answered()
 	if !s.slots.answering(slot) {
 		return // evicted as the request completed: its connection is closed
 	}
 	resp := s.h.Handle(req)
+	if resp.Stream != nil && !s.streams.add(conn) {
+		resp.Stream(func([]byte) error { return net.ErrClosed }, closedChan) // let it unsubscribe
+		resp = errorResponse(503, fmt.Sprintf("%d streams are open already; close one and try again", maxStreams))
+	}
 	conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-	writeResponse(conn, resp)
+	err = writeResponse(conn, resp)
+	if resp.Stream == nil {
+		return
+	}
+	defer s.streams.remove(conn)
+	if err != nil {
+		return
+	}
+	// The head is out: the request is answered, and a stream is not an
+	// operator's slot to hold.
+	answered()
+	s.slots.release(slot)
+	s.stream(conn, resp.Stream)
+}
+
+// maxStreams bounds the logs and events clients followed at once.
+const maxStreams = 64
+
+// streamWriteTimeout drops a stream client that stops reading: its
+// socket buffer fills and a write waits this long.
+const streamWriteTimeout = 10 * time.Second
+
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// stream runs a streamed answer until it ends, the client goes away (its
+// side of the connection reads EOF) or tend exits (closeAll closes conn).
+func (s *server) stream(conn *net.UnixConn, run func(send func([]byte) error, stop <-chan struct{})) {
+	stop := make(chan struct{})
+	conn.SetReadDeadline(time.Time{})
+	guard.Go("control stream watch", func() {
+		// Ends when the client closes, sends more than it may, or conn
+		// is closed.
+		io.Copy(io.Discard, io.LimitReader(conn, maxHeader))
+		close(stop)
+	})
+	run(func(p []byte) error {
+		conn.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
+		return writeChunk(conn, p)
+	}, stop)
+	conn.SetWriteDeadline(time.Now().Add(time.Second))
+	writeChunk(conn, nil)
+}
+
+// streamSet is the connections that stream; closeAll ends them at exit.
+type streamSet struct {
+	mu     sync.Mutex
+	conns  map[*net.UnixConn]bool
+	closed bool
+}
+
+func (s *streamSet) add(c *net.UnixConn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || len(s.conns) >= maxStreams {
+		return false
+	}
+	if s.conns == nil {
+		s.conns = map[*net.UnixConn]bool{}
+	}
+	s.conns[c] = true
+	return true
+}
+
+func (s *streamSet) remove(c *net.UnixConn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+}
+
+func (s *streamSet) closeAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	for c := range s.conns {
+		c.Close()
+	}
 }
 
 // countingReader counts the bytes a connection has sent, for evictLocked.
@@ -470,11 +610,20 @@ func (h *Handler) Handle(req *Request) (resp Response) {
 	for i, p := range parts {
 		parts[i], _ = url.PathUnescape(p) // readRequest checked it decodes
 	}
+	a := api{h}
+	if len(parts) == 1 && parts[0] == "metrics" {
+		return route(req, "GET", a.metrics)
+	}
 	if len(parts) < 2 || parts[0] != "v1" {
 		return errorResponse(404, "no such resource: "+req.Path)
 	}
-	a := api{h}
 	switch {
+	case len(parts) == 2 && parts[1] == "logs":
+		return route(req, "GET", func() Response { return a.logs(req, "") })
+	case len(parts) == 4 && parts[1] == "services" && parts[3] == "logs":
+		return route(req, "GET", func() Response { return a.logs(req, parts[2]) })
+	case len(parts) == 2 && parts[1] == "events":
+		return route(req, "GET", a.events)
 	case len(parts) == 2 && parts[1] == "services":
 		return route(req, "GET", a.list)
 	case len(parts) == 3 && parts[1] == "services":

@@ -24,6 +24,41 @@ type fakeSupervisor struct {
 	ops      []string
 	reloadOK bool
 	healthy  bool
+	logs     *supervise.Logs
+	events   *supervise.Events
+}
+
+func (f *fakeSupervisor) logsOf() *supervise.Logs {
+	if f.logs == nil {
+		f.logs = supervise.NewLogs(0)
+	}
+	return f.logs
+}
+
+func (f *fakeSupervisor) Logs(name string, n int) ([]supervise.LogLine, error) {
+	if name != "" && name != "web" {
+		return nil, fmt.Errorf("%w: %q", supervise.ErrUnknownService, name)
+	}
+	return f.logsOf().Recent(name, n), nil
+}
+
+func (f *fakeSupervisor) FollowLogs(name string) (<-chan supervise.LogLine, func(), error) {
+	if name != "" && name != "web" {
+		return nil, nil, fmt.Errorf("%w: %q", supervise.ErrUnknownService, name)
+	}
+	lines, stop := f.logsOf().Follow(name)
+	return lines, stop, nil
+}
+
+func (f *fakeSupervisor) SubscribeEvents() (<-chan supervise.Happening, func()) {
+	if f.events == nil {
+		f.events = supervise.NewEvents()
+	}
+	return f.events.Subscribe()
+}
+
+func (f *fakeSupervisor) Metrics() ([]byte, error) {
+	return []byte("# TYPE tend_reloads_total counter\ntend_reloads_total 0\n"), nil
 }
 
 func (f *fakeSupervisor) Statuses() ([]supervise.ServiceStatus, error) {
@@ -365,10 +400,10 @@ func TestServeKeepsALiveSocket(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	h := NewHandler(&fakeSupervisor{}, nil, quietLog())
-	if err := Serve(ctx, path, h, quietLog()); err != nil {
+	if _, err := Serve(ctx, path, h, quietLog()); err != nil {
 		t.Fatal(err)
 	}
-	if err := Serve(ctx, path, h, quietLog()); err == nil || !strings.Contains(err.Error(), "another tend") {
+	if _, err := Serve(ctx, path, h, quietLog()); err == nil || !strings.Contains(err.Error(), "another tend") {
 		t.Fatalf("a second tend took over a live socket: %v", err)
 	}
 	// A stale socket file (nobody listening) is replaced.
@@ -379,7 +414,7 @@ func TestServeKeepsALiveSocket(t *testing.T) {
 	}
 	l.(*net.UnixListener).SetUnlinkOnClose(false)
 	l.Close()
-	if err := Serve(ctx, stale, h, quietLog()); err != nil {
+	if _, err := Serve(ctx, stale, h, quietLog()); err != nil {
 		t.Fatalf("a stale socket was not replaced: %v", err)
 	}
 	c := &client{socket: stale, out: io.Discard, errw: io.Discard}

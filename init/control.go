@@ -2,6 +2,7 @@ package pid1
 
 import (
 	"context"
+	"time"
 
 	"github.com/sirupsen/logrus"
 
@@ -19,10 +20,21 @@ func startControl(cfg *config.Config, sup *supervise.Supervisor, power control.P
 		return func() {}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	if err := control.Serve(ctx, cfg.ControlSocket, control.NewHandler(sup, power, log), log); err != nil {
+	answered, err := control.Serve(ctx, cfg.ControlSocket, control.NewHandler(sup, power, log), log)
+	if err != nil {
 		log.Warnf("control socket %s: %v; the control API is off", cfg.ControlSocket, err)
-	} else {
-		log.Infof("control API on %s", cfg.ControlSocket)
+		return cancel
 	}
-	return cancel
+	log.Infof("control API on %s", cfg.ControlSocket)
+	return func() {
+		cancel()
+		// Answer what was asked before tend goes: a shutdown request, or
+		// the last stop, is answered like any other.
+		if !answered(answerDrain) {
+			log.Warn("control socket: a request was still being answered when tend exited")
+		}
+	}
 }
+
+// answerDrain bounds the wait for answers in flight at exit.
+const answerDrain = time.Second

@@ -228,3 +228,38 @@ func (s *Supervisor) Apply(cfg *config.Config) error {
 	}
 	return r
 }
+
+// Logs returns the last n lines of a service's output (n <= 0: all that is
+// kept), or of every service when name is "".
+func (s *Supervisor) Logs(name string, n int) ([]LogLine, error) {
+	if err := s.known(name); err != nil {
+		return nil, err
+	}
+	return s.opt.Sink.Logs().Recent(name, n), nil
+}
+
+// FollowLogs streams a service's new output lines ("" for every service)
+// until stop is called or the follower falls behind.
+func (s *Supervisor) FollowLogs(name string) (<-chan LogLine, func(), error) {
+	if err := s.known(name); err != nil {
+		return nil, nil, err
+	}
+	lines, stop := s.opt.Sink.Logs().Follow(name)
+	return lines, stop, nil
+}
+
+// SubscribeEvents streams the happenings from now on; see Events.
+func (s *Supervisor) SubscribeEvents() (<-chan Happening, func()) { return s.events.Subscribe() }
+
+// known checks a service name ("" is every service) on the supervisor's
+// goroutine.
+func (s *Supervisor) known(name string) error {
+	if name == "" {
+		return nil
+	}
+	r, err := call(s, func() error { _, err := s.lookup(name); return err })
+	if err != nil {
+		return err
+	}
+	return r
+}

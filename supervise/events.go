@@ -39,7 +39,8 @@ type Events struct {
 // eventBuffer is how far a subscriber may lag before it is dropped.
 const eventBuffer = 1024
 
-func newEvents() *Events { return &Events{subs: map[chan Happening]bool{}} }
+// NewEvents makes an event stream with no subscriber.
+func NewEvents() *Events { return &Events{subs: map[chan Happening]bool{}} }
 
 // Subscribe returns a stream of happenings from now on, and the function
 // that ends it.
@@ -58,7 +59,8 @@ func (e *Events) Subscribe() (<-chan Happening, func()) {
 	}
 }
 
-func (e *Events) publish(h Happening) {
+// Publish hands h to every subscriber; it never blocks.
+func (e *Events) Publish(h Happening) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for ch := range e.subs {
@@ -76,7 +78,7 @@ func (s *Supervisor) Events() *Events { return s.events }
 
 func (s *Supervisor) emit(h Happening) {
 	h.Time = s.now()
-	s.events.publish(h)
+	s.events.Publish(h)
 }
 
 func boolPtr(b bool) *bool { return &b }

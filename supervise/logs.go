@@ -47,8 +47,8 @@ type follower struct {
 	ch      chan LogLine
 }
 
-// add records a line; it never blocks.
-func (l *Logs) add(service, stream string, at time.Time, line []byte) {
+// Add records a line; it never blocks.
+func (l *Logs) Add(service, stream string, at time.Time, line []byte) {
 	if l == nil {
 		return
 	}

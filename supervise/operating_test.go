@@ -18,9 +18,9 @@ func TestLogsKeepRecentLinesWithinBounds(t *testing.T) {
 		if i%2 == 1 {
 			stream = "stderr"
 		}
-		l.add("svc", stream, at.Add(time.Duration(i)), fmt.Appendf(nil, "line %05d", i))
+		l.Add("svc", stream, at.Add(time.Duration(i)), fmt.Appendf(nil, "line %05d", i))
 	}
-	l.add("other", "stdout", at.Add(5000), []byte("other line"))
+	l.Add("other", "stdout", at.Add(5000), []byte("other line"))
 	if r := l.rings["svc"]; r.size > 8<<10+blockSize {
 		t.Fatalf("ring holds %d bytes, more than its 8 KiB and one block", r.size)
 	}
@@ -42,7 +42,7 @@ func TestLogsKeepRecentLinesWithinBounds(t *testing.T) {
 		t.Fatalf("all services: %d lines, want %d", len(merged), len(all)+1)
 	}
 	long := strings.Repeat("x", 3*blockSize)
-	l.add("svc", "stdout", at.Add(time.Hour), []byte(long))
+	l.Add("svc", "stdout", at.Add(time.Hour), []byte(long))
 	if last := l.Recent("svc", 1)[0].Line; len(last) != maxKept {
 		t.Fatalf("a long line kept as %d bytes, want %d", len(last), maxKept)
 	}
@@ -64,7 +64,7 @@ func TestSlowFollowerIsDroppedNotWaitedFor(t *testing.T) {
 		close(done)
 	}()
 	for i := range followBuffer + 10 {
-		l.add("svc", "stdout", time.Now(), fmt.Appendf(nil, "%d", i)) // must not block
+		l.Add("svc", "stdout", time.Now(), fmt.Appendf(nil, "%d", i)) // must not block
 	}
 	n := 0
 	for range slow {

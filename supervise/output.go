@@ -122,7 +122,7 @@ func (p *pump) line(line []byte) {
 
 func (p *pump) piece(now time.Time, line []byte) {
 	p.out = p.sink.format(p.out, now, p.service, p.stream, line)
-	p.sink.logs.add(p.service, p.stream, now, line)
+	p.sink.logs.Add(p.service, p.stream, now, line)
 }
 
 func (p *pump) flush() {

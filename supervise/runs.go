@@ -142,7 +142,7 @@ func (s *Supervisor) launch(svc *service, why string) {
 	files.closeChildEnds()
 	if err != nil {
 		files.closeParentEnds()
-		s.setState(svc, Running, why+": cannot start")
+		s.setState(svc, Running, why+": the process did not start")
 		if couldNotRun(err) {
 			svc.logger(s.log).Errorf("could not run: %v", err)
 			s.event(svc, ForkFailed, "")

@@ -109,7 +109,7 @@ const (
 
 // New prepares a supervisor for cfg; Run starts it.
 func New(cfg *config.Config, opt Options) *Supervisor {
-	s := &Supervisor{opt: opt, cfg: cfg, log: opt.Log, services: map[string]*service{}, now: time.Now, done: make(chan struct{}), events: newEvents()}
+	s := &Supervisor{opt: opt, cfg: cfg, log: opt.Log, services: map[string]*service{}, now: time.Now, done: make(chan struct{}), events: NewEvents()}
 	s.inbox.init()
 	for _, name := range cfg.Order {
 		svc := newService(cfg.Services[name])

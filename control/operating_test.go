@@ -1,0 +1,138 @@
+package control
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tend-init/tend/supervise"
+)
+
+func TestLogsResource(t *testing.T) {
+	sup := &fakeSupervisor{}
+	at := time.Now()
+	for i, l := range []string{"one", "two", "three"} {
+		sup.logsOf().Add("web", "stdout", at.Add(time.Duration(i)), []byte(l))
+	}
+	path, _ := serveTest(t, sup, quietLog(), nil)
+	cases := []struct {
+		target string
+		code   int
+		want   string
+	}{
+		{"/v1/services/web/logs", 200, `"line": "three"`},
+		{"/v1/services/web/logs?n=1", 200, `"line": "three"`},
+		{"/v1/logs?n=2", 200, `"line": "two"`},
+		{"/v1/services/nope/logs", 404, "no such service"},
+		{"/v1/services/web/logs?n=x", 400, "n must be a number"},
+		{"/v1/services/web/logs?n=-1", 400, "n must be a number"},
+		{"/v1/services/web/logs?n=1000001", 400, "n must be a number"},
+		{"/v1/services/web/logs?follow=maybe", 400, "follow must be"},
+		{"/v1/services/web/logs?n=%zz", 400, "malformed query"},
+	}
+	for _, c := range cases {
+		code, body, err := ask(t, path, "GET "+c.target+" HTTP/1.1\r\nHost: tend\r\n\r\n")
+		if err != nil || code != c.code || !strings.Contains(body, c.want) {
+			t.Errorf("GET %s: %d %v\n%s\nwant %d with %q", c.target, code, err, body, c.code, c.want)
+		}
+	}
+	if _, body, _ := ask(t, path, "GET /v1/services/web/logs?n=1 HTTP/1.1\r\nHost: tend\r\n\r\n"); strings.Contains(body, `"two"`) {
+		t.Errorf("n=1 gave more than one line: %s", body)
+	}
+}
+
+// TestFollowStreams follows logs through tend ctl: the kept lines, then
+// the new ones as they come; the stream ends when the server stops.
+func TestFollowStreams(t *testing.T) {
+	sup := &fakeSupervisor{}
+	sup.logsOf().Add("web", "stdout", time.Now(), []byte("before"))
+	noLeaks(t)
+	path := t.TempDir() + "/tend.sock"
+	ctx, cancel := context.WithCancel(context.Background())
+	answered, err := Serve(ctx, path, NewHandler(sup, nil, quietLog()), quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out, errw syncBuffer
+	done := make(chan int)
+	go func() { done <- CLI([]string{"--socket", path, "logs", "-f", "web"}, &out, &errw) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for i := 0; ; i++ {
+		sup.logsOf().Add("web", "stderr", time.Now(), []byte("after"))
+		time.Sleep(20 * time.Millisecond)
+		if strings.Contains(out.String(), "after") || time.Now().After(deadline) {
+			break
+		}
+	}
+	cancel()
+	if !answered(time.Second) {
+		t.Error("requests still in flight after the socket closed")
+	}
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("tend ctl logs -f: exit %d: %s", code, errw.String())
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the stream did not end when the server stopped")
+	}
+	if got := out.String(); !strings.Contains(got, "web | before\n") || !strings.Contains(got, "web | after\n") {
+		t.Fatalf("followed output:\n%s", got)
+	}
+}
+
+func TestEventsAndMetricsResources(t *testing.T) {
+	sup := &fakeSupervisor{events: supervise.NewEvents()}
+	noLeaks(t)
+	path := t.TempDir() + "/tend.sock"
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if _, err := Serve(ctx, path, NewHandler(sup, nil, quietLog()), quietLog()); err != nil {
+		t.Fatal(err)
+	}
+	var out, errw syncBuffer
+	done := make(chan int)
+	go func() { done <- CLI([]string{"--socket", path, "events"}, &out, &errw) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(out.String(), "db running → stopping") && time.Now().Before(deadline) {
+		sup.events.Publish(supervise.Happening{Time: time.Now(), Kind: supervise.EventState, Service: "db", From: supervise.Running, To: supervise.Stopping, Reason: "operator stop"})
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !strings.Contains(out.String(), "db running → stopping: operator stop") {
+		t.Fatalf("events: %q %s", out.String(), errw.String())
+	}
+	code, body, err := ask(t, path, "GET /metrics HTTP/1.1\r\nHost: tend\r\n\r\n")
+	if err != nil || code != 200 || !strings.Contains(body, "tend_reloads_total 0") {
+		t.Fatalf("GET /metrics: %d %v %q", code, err, body)
+	}
+	if code, _, _ := ask(t, path, "POST /metrics HTTP/1.1\r\nHost: tend\r\nContent-Length: 0\r\n\r\n"); code != 405 {
+		t.Fatalf("POST /metrics: %d, want 405", code)
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Error("tend ctl events did not end with the server")
+	}
+}
+
+// syncBuffer is a bytes.Buffer a test reads while a client writes it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
