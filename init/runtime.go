@@ -7,6 +7,7 @@ import (
 	"runtime/metrics"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -25,6 +26,11 @@ func tuneRuntime(wrapper bool, queued []unix.Signal) {
 	}
 	followLiveHeap(floor)
 	reserveThreads(queued)
+	// The runtime opens the network poller (epoll and an eventfd) the first
+	// time a timer is set, and a poller it cannot open is a fatal error. A
+	// timer now takes the two descriptors while there are some to take; a
+	// first timer set when a service has used them all would end tend.
+	time.AfterFunc(time.Hour, func() {}).Stop()
 }
 
 // followLiveHeap replaces GOGC's proportional trigger with a memory limit of
