@@ -214,6 +214,12 @@ func (s *Supervisor) onProbeDue(e probeDue) {
 func (s *Supervisor) onReadyDeadline(e readyDeadline) {
 	svc := e.svc
 	if s.current(svc) && e.gen == svc.checkGen && svc.state == Running && !svc.ready {
+		if s.opt.StartMain != nil && s.now().Sub(s.startedAt) >= s.cfg.ReadyTimeout {
+			// The main program's wait ran out at the same moment: that
+			// ends tend, and says which services were not ready.
+			s.mainNotReady()
+			return
+		}
 		s.failRun(svc, fmt.Sprintf("not ready within ready_timeout %s", s.cfg.ReadyTimeout))
 	}
 }

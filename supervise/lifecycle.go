@@ -202,6 +202,7 @@ func decide(s Situation, e Event) Decision {
 		switch s.Goal {
 		case GoalRestart:
 			d.Next, d.Goal, d.Ending, d.Launch, d.Counters = Running, GoalRun, EndNone, true, Counters{}
+			d.Reason = fmt.Sprintf("restarted (the old process: %s)", s.Run.Exit)
 		case GoalRemoved:
 			d.Next, d.Forget, d.Ending = Stopped, true, EndNone
 		case GoalRun:

@@ -77,6 +77,7 @@ type Supervisor struct {
 	mainDone   bool // the main program ran and exited
 	mainFailed bool // the main program could not be started
 	readyTimer *time.Timer
+	startedAt  time.Time // when Run began: the main program's ready_timeout counts from it
 
 	reloading, reloadAgain bool // a SIGHUP's config load is in flight; another came meanwhile
 
@@ -125,6 +126,7 @@ func New(cfg *config.Config, opt Options) *Supervisor {
 func (s *Supervisor) Run(sigs <-chan os.Signal) int {
 	defer close(s.done)
 	s.log.Infof("supervising %d service(s) from %s", len(s.services), s.cfg.Path)
+	s.startedAt = s.now()
 	if s.opt.StartMain != nil {
 		s.readyTimer = time.AfterFunc(s.cfg.ReadyTimeout, func() { s.inbox.post(readyTimeout{}) })
 	}
@@ -200,11 +202,7 @@ func (s *Supervisor) handle(e any) {
 			s.event(e.svc, e.ev, "")
 		}
 	case readyTimeout:
-		if s.main == nil && !s.mainDone && !s.shutdown {
-			s.log.Errorf("services not ready after ready_timeout %s: %v", s.cfg.ReadyTimeout, s.notReady())
-			s.setExit(1)
-			s.beginShutdown(unix.SIGTERM, EndNotReady, "ready_timeout")
-		}
+		s.mainNotReady()
 	case shutdownExpiry:
 		s.log.Warnf("shutdown_timeout %s expired: killing everything", s.cfg.ShutdownTimeout)
 		s.killAll()
@@ -221,6 +219,17 @@ func (s *Supervisor) handle(e any) {
 	case notifyPending:
 		s.onNotify(e.svc)
 	}
+}
+
+// mainNotReady ends tend when the main program has waited ready_timeout
+// for the services and they are not all ready.
+func (s *Supervisor) mainNotReady() {
+	if s.opt.StartMain == nil || s.main != nil || s.mainDone || s.mainFailed || s.shutdown {
+		return
+	}
+	s.log.Errorf("services not ready after ready_timeout %s: %v", s.cfg.ReadyTimeout, s.notReady())
+	s.setExit(1)
+	s.beginShutdown(unix.SIGTERM, EndNotReady, "ready_timeout")
 }
 
 // current: svc is still the record the supervisor keeps under its name, so
