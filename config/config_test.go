@@ -300,6 +300,9 @@ func TestExpand(t *testing.T) {
 		{in: "${1X}", wantErr: "not a variable reference"},
 		{in: "${A-b}", wantErr: "not a variable reference"},
 		{in: "${UNSET:-${BAD}", wantErr: "unterminated"},
+		{in: strings.Repeat("${UNSET:-", 17) + "x" + strings.Repeat("}", 17), want: "x"},
+		{in: strings.Repeat("${UNSET:-", 18) + "x" + strings.Repeat("}", 18), wantErr: "defaults nest more than 16 deep"},
+		{in: "${HOME:-" + strings.Repeat("${UNSET:-", 30) + strings.Repeat("}", 31), want: "/root"}, // not expanded
 	}
 	for _, tt := range tests {
 		got, err := expand(tt.in, lookup)

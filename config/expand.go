@@ -12,8 +12,21 @@ import (
 // "$${" writes a literal "${"; any other "$" is kept as it is, so a "$1" or
 // "$$" meant for a shell started by the service passes through untouched.
 func expand(s string, env func(string) (string, bool)) (string, error) {
+	return expandNested(s, env, 0)
+}
+
+// maxDefaultNesting bounds how deeply defaults may nest (${A:-${B:-...}}).
+// Finding the end of each level reads the rest of the string again, so the
+// cost is the string's length times the nesting: linear while this is a
+// constant, quadratic without it.
+const maxDefaultNesting = 16
+
+func expandNested(s string, env func(string) (string, bool), depth int) (string, error) {
 	if !strings.Contains(s, "${") {
 		return s, nil
+	}
+	if depth > maxDefaultNesting {
+		return "", fmt.Errorf("defaults nest more than %d deep in %q: use fewer ${NAME:-${...}} levels", maxDefaultNesting, s)
 	}
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
@@ -33,7 +46,7 @@ func expand(s string, env func(string) (string, bool)) (string, error) {
 			val, _ := env(name)
 			if val == "" && hasDef {
 				var err error
-				if val, err = expand(def, env); err != nil {
+				if val, err = expandNested(def, env, depth+1); err != nil {
 					return "", err
 				}
 			}
