@@ -122,6 +122,11 @@ func Parse(path string, data []byte, env func(string) (string, bool), opts ...Op
 	if _, err := checkLimits(path, data, false); err != nil {
 		return nil, err
 	}
+	return parseUnlimited(path, data, env, opts...)
+}
+
+// parseUnlimited is Parse without the limits.
+func parseUnlimited(path string, data []byte, env func(string) (string, bool), opts ...Option) (*Config, error) {
 	if env == nil {
 		env = os.LookupEnv
 	}
@@ -163,6 +168,11 @@ func ControlSocket(path string, lookup func(string) (string, bool)) (string, err
 	if err != nil {
 		return "", err
 	}
+	return controlSocket(path, data, lookup)
+}
+
+// controlSocket is ControlSocket for data read from path.
+func controlSocket(path string, data []byte, lookup func(string) (string, bool)) (string, error) {
 	end, err := checkLimits(path, data, true)
 	if err != nil {
 		return "", err
