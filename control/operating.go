@@ -12,18 +12,26 @@ import (
 // The operating resources: a service's recent output, the event stream and
 // the metrics (SPEC section 7).
 
-// maxLines bounds ?n= for the logs.
-const maxLines = 100000
+// maxLines bounds ?n= for the logs; allLines is the default for every
+// service at once (one service's default is all its ring keeps).
+const (
+	maxLines = 10000
+	allLines = 1000
+)
 
 // logs answers GET /v1/services/NAME/logs and GET /v1/logs (every service):
-// ?n=N the last N lines (default: all that is kept), ?follow=1 then new
-// lines as they come, one JSON object a line.
+// ?n=N the last N lines (default: all that NAME's ring keeps, or the last
+// 1,000 of every service), ?follow=1 then new lines as they come, one JSON
+// object a line.
 func (a api) logs(req *Request, name string) Response {
 	q, err := url.ParseQuery(req.Query)
 	if err != nil {
 		return errorResponse(400, "malformed query: "+err.Error())
 	}
 	n := 0
+	if name == "" {
+		n = allLines
+	}
 	if v, ok := q["n"]; ok {
 		if n, err = parseCount(v[len(v)-1]); err != nil {
 			return errorResponse(400, err.Error())

@@ -1,10 +1,13 @@
 package supervise
 
 import (
+	"container/heap"
 	"encoding/binary"
 	"sort"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // LogLine is one line a service wrote, as `tend ctl logs` shows it.
@@ -26,9 +29,13 @@ type Logs struct {
 	followers map[*follower]bool
 }
 
-// DefaultLogBytes is each service's ring: about 200 lines of 80 characters,
-// 16 MiB for 1,000 services whose rings are all full.
-const DefaultLogBytes = 16 << 10
+// DefaultLogBytes is each service's ring: about 90 lines of 80 characters,
+// 8 MiB for 1,000 services whose rings are all full (their memory is
+// outside Go's heap, so it costs that and no more).
+const DefaultLogBytes = 8 << 10
+
+// MinLogBytes is the smallest ring: one record of a whole kept line.
+const MinLogBytes = 4 << 10
 
 // followBuffer is how many lines a follower may lag behind before it is
 // dropped.
@@ -39,6 +46,7 @@ func NewLogs(maxBytes int) *Logs {
 	if maxBytes <= 0 {
 		maxBytes = DefaultLogBytes
 	}
+	maxBytes = max(maxBytes, MinLogBytes)
 	return &Logs{max: maxBytes, rings: map[string]*ring{}, followers: map[*follower]bool{}}
 }
 
@@ -78,21 +86,72 @@ func (l *Logs) Add(service, stream string, at time.Time, line []byte) {
 }
 
 // Recent returns the last n lines of service, or of every service merged
-// by time when service is "". n <= 0 means all that is kept.
+// by time when service is "". n <= 0 means all that is kept. Only the lines
+// returned are copied out of the rings, and a look at many services keeps
+// just the newest n records in hand (a bounded heap), not one per line.
 func (l *Logs) Recent(service string, n int) []LogLine {
 	l.mu.Lock()
-	var out []LogLine
+	defer l.mu.Unlock()
+	var newest refHeap
 	for name, r := range l.rings {
-		if service == "" || name == service {
-			out = r.appendLines(out, name)
+		if service != "" && name != service {
+			continue
 		}
+		r.each(func(at int64, off int) {
+			f := logRef{at: at, name: name, r: r, off: off}
+			switch {
+			case n <= 0 || len(newest) < n:
+				heap.Push(&newest, f)
+			case at > newest[0].at:
+				newest[0] = f
+				heap.Fix(&newest, 0)
+			}
+		})
 	}
-	l.mu.Unlock()
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
-	if n > 0 && len(out) > n {
-		out = out[len(out)-n:]
+	sort.Sort(byTime(newest))
+	out := make([]LogLine, len(newest))
+	for i, f := range newest {
+		out[i] = f.r.line(f.off, f.name)
 	}
 	return out
+}
+
+// logRef points at one record of a ring.
+type logRef struct {
+	at   int64
+	name string
+	r    *ring
+	off  int
+}
+
+// refHeap is a min-heap by time: its root is the oldest record kept.
+type refHeap []logRef
+
+func (h refHeap) Len() int           { return len(h) }
+func (h refHeap) Less(i, j int) bool { return h[i].at < h[j].at }
+func (h refHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *refHeap) Push(x any)        { *h = append(*h, x.(logRef)) }
+func (h *refHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+// byTime sorts records oldest first; records of one time keep their
+// service's order (each ring's own order) by offset.
+type byTime []logRef
+
+func (b byTime) Len() int      { return len(b) }
+func (b byTime) Swap(i, j int) { b[i], b[j] = b[j], b[i] }
+func (b byTime) Less(i, j int) bool {
+	if b[i].at != b[j].at {
+		return b[i].at < b[j].at
+	}
+	if b[i].name != b[j].name {
+		return b[i].name < b[j].name
+	}
+	return b[i].r.age(b[i].off) < b[j].r.age(b[j].off)
 }
 
 // Follow streams new lines of service ("" for all) until stop is called or
@@ -118,68 +177,117 @@ func (l *Logs) Forget(service string) {
 		return
 	}
 	l.mu.Lock()
-	delete(l.rings, service)
+	if r := l.rings[service]; r != nil {
+		r.free()
+		delete(l.rings, service)
+	}
 	l.mu.Unlock()
 }
 
-// ring holds records in blocks of blockSize bytes, oldest first; whole
-// blocks are dropped from the front when the ring is over its size. A
-// record is [8 time][1 stream][4 length][line], never split across blocks,
-// so a quiet service costs one small block and nothing per line.
+// ring is one service's recent output: a circular buffer of max bytes
+// holding records [8 time][1 stream][4 length][line], oldest first, the
+// oldest dropped whole to make room. Its memory is mapped on the first
+// line, outside Go's heap: the garbage collector neither scans it nor
+// counts it towards its next target, so 1,000 full rings cost their bytes
+// and no more, and a quiet service's pages are never touched.
 type ring struct {
-	max    int
-	blocks [][]byte
-	size   int
+	max        int
+	buf        []byte
+	mapped     bool
+	start, end int // offsets of the oldest record and of the free space
+	used       int
 }
 
 const (
-	blockSize  = 4 << 10
 	recordHead = 13
-	// maxKept is the longest line the ring keeps; a longer one is cut in
-	// the ring (the output stream itself keeps it whole).
-	maxKept = blockSize - recordHead
+	// maxKept is the longest line a ring keeps whole; a longer one is cut
+	// in the ring (the output stream itself keeps it whole).
+	maxKept = 4<<10 - recordHead
 )
 
 func (r *ring) add(at time.Time, stream string, line []byte) {
-	if len(line) > maxKept {
-		line = line[:maxKept]
+	if r.buf == nil {
+		r.alloc()
+	}
+	if limit := min(maxKept, r.max-recordHead); len(line) > limit {
+		line = line[:limit]
 	}
 	need := recordHead + len(line)
-	if n := len(r.blocks); n == 0 || cap(r.blocks[n-1])-len(r.blocks[n-1]) < need {
-		r.blocks = append(r.blocks, make([]byte, 0, blockSize))
-		r.size += blockSize
-		for r.size > r.max+blockSize && len(r.blocks) > 1 {
-			r.blocks[0] = nil
-			r.blocks = r.blocks[1:]
-			r.size -= blockSize
-		}
+	for r.max-r.used < need {
+		var head [recordHead]byte
+		r.read(r.start, head[:])
+		n := recordHead + int(binary.LittleEndian.Uint32(head[9:]))
+		r.start, r.used = (r.start+n)%r.max, r.used-n
 	}
-	b := &r.blocks[len(r.blocks)-1]
 	var head [recordHead]byte
 	binary.LittleEndian.PutUint64(head[0:], uint64(at.UnixNano()))
 	if stream == "stderr" {
 		head[8] = 1
 	}
 	binary.LittleEndian.PutUint32(head[9:], uint32(len(line)))
-	*b = append(append(*b, head[:]...), line...)
+	r.write(head[:])
+	r.write(line)
+	r.used += need
+}
+
+// write copies p at the free end, wrapping round.
+func (r *ring) write(p []byte) {
+	n := copy(r.buf[r.end:], p)
+	copy(r.buf, p[n:])
+	r.end = (r.end + len(p)) % r.max
+}
+
+// read copies len(p) bytes from offset at, wrapping round.
+func (r *ring) read(at int, p []byte) {
+	n := copy(p, r.buf[at:])
+	copy(p[n:], r.buf)
+}
+
+// each calls fn with the time and offset of every record, oldest first.
+func (r *ring) each(fn func(at int64, off int)) {
+	var head [recordHead]byte
+	for at, left := r.start, r.used; left > 0; {
+		r.read(at, head[:])
+		n := recordHead + int(binary.LittleEndian.Uint32(head[9:]))
+		fn(int64(binary.LittleEndian.Uint64(head[:])), at)
+		at, left = (at+n)%r.max, left-n
+	}
+}
+
+// age orders offsets of one ring, oldest first, across the wrap.
+func (r *ring) age(off int) int { return (off - r.start + r.max) % r.max }
+
+// line decodes the record at off.
+func (r *ring) line(off int, service string) LogLine {
+	var head [recordHead]byte
+	r.read(off, head[:])
+	text := make([]byte, binary.LittleEndian.Uint32(head[9:]))
+	r.read((off+recordHead)%r.max, text)
+	stream := "stdout"
+	if head[8] == 1 {
+		stream = "stderr"
+	}
+	return LogLine{Time: time.Unix(0, int64(binary.LittleEndian.Uint64(head[:]))), Service: service, Stream: stream, Line: string(text)}
 }
 
 func (r *ring) appendLines(out []LogLine, service string) []LogLine {
-	for _, b := range r.blocks {
-		for len(b) >= recordHead {
-			n := int(binary.LittleEndian.Uint32(b[9:]))
-			stream := "stdout"
-			if b[8] == 1 {
-				stream = "stderr"
-			}
-			out = append(out, LogLine{
-				Time:    time.Unix(0, int64(binary.LittleEndian.Uint64(b))),
-				Service: service,
-				Stream:  stream,
-				Line:    string(b[recordHead : recordHead+n]),
-			})
-			b = b[recordHead+n:]
-		}
-	}
+	r.each(func(_ int64, off int) { out = append(out, r.line(off, service)) })
 	return out
+}
+
+// alloc maps the ring's memory; the heap serves if mapping fails.
+func (r *ring) alloc() {
+	if b, err := unix.Mmap(-1, 0, r.max, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS); err == nil {
+		r.buf, r.mapped = b, true
+		return
+	}
+	r.buf = make([]byte, r.max)
+}
+
+// free gives the ring's memory back; the ring must not be used after.
+func (r *ring) free() {
+	if r.mapped {
+		_ = unix.Munmap(r.buf)
+	}
+	r.buf = nil
 }

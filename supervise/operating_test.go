@@ -2,6 +2,7 @@ package supervise
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -21,15 +22,15 @@ func TestLogsKeepRecentLinesWithinBounds(t *testing.T) {
 		l.Add("svc", stream, at.Add(time.Duration(i)), fmt.Appendf(nil, "line %05d", i))
 	}
 	l.Add("other", "stdout", at.Add(5000), []byte("other line"))
-	if r := l.rings["svc"]; r.size > 8<<10+blockSize {
-		t.Fatalf("ring holds %d bytes, more than its 8 KiB and one block", r.size)
+	if r := l.rings["svc"]; r.used > 8<<10 || len(r.buf) != 8<<10 {
+		t.Fatalf("ring holds %d bytes in %d, more than its 8 KiB", r.used, len(r.buf))
 	}
 	got := l.Recent("svc", 3)
 	if len(got) != 3 || got[2].Line != "line 09999" || got[1].Line != "line 09998" || got[2].Stream != "stderr" || got[1].Stream != "stdout" {
 		t.Fatalf("last three: %+v", got)
 	}
 	all := l.Recent("svc", 0)
-	if len(all) < 300 || len(all) > 1000 {
+	if len(all) < 8<<10/(recordHead+10)-1 || len(all) > 8<<10/(recordHead+10) {
 		t.Fatalf("kept %d lines of 14 bytes in an 8 KiB ring", len(all))
 	}
 	for i := 1; i < len(all); i++ {
@@ -41,7 +42,7 @@ func TestLogsKeepRecentLinesWithinBounds(t *testing.T) {
 	if len(merged) != len(all)+1 {
 		t.Fatalf("all services: %d lines, want %d", len(merged), len(all)+1)
 	}
-	long := strings.Repeat("x", 3*blockSize)
+	long := strings.Repeat("x", 3*maxKept)
 	l.Add("svc", "stdout", at.Add(time.Hour), []byte(long))
 	if last := l.Recent("svc", 1)[0].Line; len(last) != maxKept {
 		t.Fatalf("a long line kept as %d bytes, want %d", len(last), maxKept)
@@ -146,4 +147,44 @@ func TestMetricsExposition(t *testing.T) {
 		}
 		h.shutdown(t)
 	})
+}
+
+// TestRingAgreesWithASlice checks the circular buffer against the obvious
+// model, a list of records dropped from the front while over the size,
+// with lines of every length wrapping round the end.
+func TestRingAgreesWithASlice(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	for _, size := range []int{MinLogBytes, 5000, 16 << 10} {
+		r := &ring{max: size}
+		var model []LogLine
+		modelBytes := 0
+		for i := range 5000 {
+			n := rng.IntN(200)
+			if rng.IntN(50) == 0 {
+				n = rng.IntN(3 * maxKept)
+			}
+			line := strings.Repeat(string(rune('a'+i%26)), n)
+			at := time.Unix(0, int64(i))
+			r.add(at, "stdout", []byte(line))
+			kept := line[:min(len(line), maxKept, size-recordHead)]
+			model = append(model, LogLine{Time: at, Service: "s", Stream: "stdout", Line: kept})
+			modelBytes += recordHead + len(kept)
+			for modelBytes > size {
+				modelBytes -= recordHead + len(model[0].Line)
+				model = model[1:]
+			}
+			if i%97 == 0 || i == 4999 {
+				got := r.appendLines(nil, "s")
+				if len(got) != len(model) {
+					t.Fatalf("size %d, step %d: %d lines kept, want %d", size, i, len(got), len(model))
+				}
+				for j := range got {
+					if got[j] != model[j] {
+						t.Fatalf("size %d, step %d, line %d: %+v, want %+v", size, i, j, got[j], model[j])
+					}
+				}
+			}
+		}
+		r.free()
+	}
 }

@@ -121,16 +121,30 @@ func (p *pump) line(line []byte) {
 }
 
 func (p *pump) piece(now time.Time, line []byte) {
+	if p.out == nil {
+		p.out = (*outBufs.Get().(*[]byte))[:0]
+	}
 	p.out = p.sink.format(p.out, now, p.service, p.stream, line)
 	p.sink.logs.Add(p.service, p.stream, now, line)
 }
 
+// flush writes the formatted lines and gives their buffer back: 2,000
+// mostly idle streams share a few buffers instead of holding one each.
 func (p *pump) flush() {
+	if p.out == nil {
+		return
+	}
 	if len(p.out) > 0 {
 		p.sink.write(p.stream, p.out)
-		p.out = p.out[:0]
 	}
+	if cap(p.out) <= 2*MaxLine {
+		b := p.out[:0]
+		outBufs.Put(&b)
+	}
+	p.out = nil
 }
+
+var outBufs = sync.Pool{New: func() any { b := make([]byte, 0, readChunk); return &b }}
 
 // Wait returns once every pump has reached EOF, or after limit.
 func (s *Sink) Wait(limit time.Duration) bool {
