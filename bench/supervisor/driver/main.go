@@ -53,6 +53,7 @@ var (
 	crashKinds       = envList("CRASH_KINDS", "tend s6 s6-plain runit supervisord")
 	reloadOn         = envInt("RELOAD", 1) != 0
 	reloadTimeoutSec = envInt("RELOAD_TIMEOUT", 120)
+	reloadRounds     = envInt("RELOAD_ROUNDS", 3)
 	runScript        = envStr("RUN_SCRIPT", "direct") // s6/runit run files: direct (#!svc) or sh (#!/bin/sh + exec)
 	s6Notify         = envInt("S6_NOTIFY", 1) != 0    // s6 services notify readiness (notification-fd 3)
 	bigTendOutput    = envStr("BIG_TEND_OUTPUT", "auto")
@@ -61,6 +62,7 @@ var (
 	// that is not armed; supervise/runs.go arms one only for a delay > 0):
 	// 1ns is the smallest delay that works.
 	tendDelay    = envStr("TEND_RESTART_DELAY", "1ns")
+	tendLogLevel = envStr("TEND_LOG_LEVEL", "warn") // info logs every transition (to the *.out files)
 	floorFdsRuns = envInt("FLOOR_FDS_RESTARTS", 200)
 	nofileSoft   = envInt("NOFILE_SOFT", 1024)
 	nofileHard   = envInt("NOFILE_HARD", 1024)
@@ -204,7 +206,7 @@ func termStop(p *proc) { p.cmd.Process.Signal(syscall.SIGTERM) }
 func tendConf(s *spec) []byte {
 	var b strings.Builder
 	// warn: no per-transition log lines, as supervisord's loglevel=warn.
-	b.WriteString("log_level = \"warn\"\n")
+	fmt.Fprintf(&b, "log_level = %q\n", tendLogLevel)
 	if s.control {
 		fmt.Fprintf(&b, "control_socket = %q\n", s.sock())
 	} else {
@@ -1028,9 +1030,9 @@ func idleAndStop(kinds []kind, mr map[string]*manyResult, n int, reload bool) {
 			if r == nil || r.err != "" || k.redefine == nil {
 				continue
 			}
-			r.reload = reloadTest(r.p, n/2, "r1", false)
+			r.reload = reloadSeries(r.p, n/2, "c", false)
 			if k.name == "tend" {
-				r.hup = reloadTest(r.p, n/2+1, "r2", true)
+				r.hup = reloadSeries(r.p, n/2+reloadRounds, "h", true)
 			}
 		}
 	}
@@ -1040,8 +1042,8 @@ func idleAndStop(kinds []kind, mr map[string]*manyResult, n int, reload bool) {
 	var wg sync.WaitGroup
 	for _, k := range kinds {
 		r := mr[k.name]
-		if r == nil || r.p == nil {
-			continue
+		if r == nil || r.p == nil || r.capped != "" {
+			continue // a capped one was killed already
 		}
 		wg.Add(1)
 		go func(name string, r *manyResult) {
@@ -1078,13 +1080,37 @@ func manyPhase(kinds []kind, n, timeoutSec int, reload bool, tendOutput string) 
 // The reload test: one service of the running N changes its definition.
 
 type reloadResult struct {
-	ms        float64 // from just before the command to the new process's start stamp
-	cmdMs     float64 // until the command returned
-	untouched int     // of the other n-1, how many kept their PID
-	others    int     // n-1
-	extra     int     // starts other than the changed service's
+	ms        float64 // from just before the command to the new process's start stamp (median of the rounds)
+	cmdMs     float64 // until the command returned (median)
+	msAll     []float64
+	cmdAll    []float64
+	untouched int // of the other n-1, how many kept their PID
+	others    int // n-1
+	extra     int // starts other than the changed service's
 	how       string
 	err       string
+}
+
+// reloadSeries runs RELOAD_ROUNDS reload tests, each changing the next
+// service from first on; the times are the medians, untouched the fewest.
+func reloadSeries(p *proc, first int, prefix string, hup bool) *reloadResult {
+	var agg *reloadResult
+	for round := 0; round < max(reloadRounds, 1); round++ {
+		r := reloadTest(p, first+round, fmt.Sprintf("%s%d", prefix, round+1), hup)
+		if r.err != "" {
+			return r
+		}
+		if agg == nil {
+			agg = r
+		} else {
+			agg.untouched = min(agg.untouched, r.untouched)
+			agg.extra += r.extra
+		}
+		agg.msAll = append(agg.msAll, r.ms)
+		agg.cmdAll = append(agg.cmdAll, r.cmdMs)
+	}
+	agg.ms, agg.cmdMs = median(agg.msAll), median(agg.cmdAll)
+	return agg
 }
 
 // liveTags maps each service's tag to the PID of its live svc process (from
@@ -1525,15 +1551,15 @@ func printTable(rr map[string]restartResult, cr map[string]crashResult, mr, br m
 			rel := func(r *manyResult) *reloadResult { return r.reload }
 			hup := func(r *manyResult) *reloadResult { return r.hup }
 			rows = append(rows,
-				row{fmt.Sprintf("reload, 1 of %s changed: command to the new process running (ms)", N), "", "%.1f", false,
+				row{fmt.Sprintf("reload, 1 of %s changed: command to the new process running, median of %d (ms)", N, reloadRounds), "", "%.1f", false,
 					reloadRow(rel, func(x *reloadResult) cell { return val(x.ms) })},
 				row{"reload: the command returned after (ms)", "", "%.1f", false,
 					reloadRow(rel, func(x *reloadResult) cell { return val(x.cmdMs) })},
-				row{fmt.Sprintf("reload: of the other %s, still the same PID (other starts)", fmtCount(n-1)), "", "", true,
+				row{fmt.Sprintf("reload: of the other %s, still the same PID, fewest in a round (other starts, all rounds)", fmtCount(n-1)), "", "", true,
 					reloadRow(rel, func(x *reloadResult) cell {
 						return txt(fmt.Sprintf("%d (%d)", x.untouched, x.extra))
 					})},
-				row{"reload through SIGHUP (tend): to the new process running (ms)", "", "%.1f", true,
+				row{"reload through SIGHUP (tend): to the new process running, median (ms)", "", "%.1f", true,
 					reloadRow(hup, func(x *reloadResult) cell { return val(x.ms) })},
 				row{"reload through SIGHUP: others still the same PID (other starts)", "", "", true,
 					reloadRow(hup, func(x *reloadResult) cell { return txt(fmt.Sprintf("%d (%d)", x.untouched, x.extra)) })},
@@ -1645,7 +1671,11 @@ func printTable(rr map[string]restartResult, cr map[string]crashResult, mr, br m
 				fmt.Printf("\n%s with %s services: top process %d threads, %d open fds\n", n, N, r.top.threads, r.top.fds)
 			}
 			if r.reload != nil && r.reload.err == "" {
-				fmt.Printf("\n%s reload: `%s`\n", n, r.reload.how)
+				fmt.Printf("\n%s reload: `%s`, each round (ms): %s; the command returned after (ms): %s\n",
+					n, r.reload.how, fmtList(r.reload.msAll), fmtList(r.reload.cmdAll))
+			}
+			if r.hup != nil && r.hup.err == "" {
+				fmt.Printf("\n%s reload through SIGHUP, each round (ms): %s\n", n, fmtList(r.hup.msAll))
 			}
 		}
 	}
