@@ -26,7 +26,7 @@ func expandNested(s string, env func(string) (string, bool), depth int) (string,
 		return s, nil
 	}
 	if depth > maxDefaultNesting {
-		return "", fmt.Errorf("defaults nest more than %d deep in %q: use fewer ${NAME:-${...}} levels", maxDefaultNesting, s)
+		return "", fmt.Errorf("${NAME:-default} nests more than %d defaults deep: use fewer levels", maxDefaultNesting)
 	}
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
