@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"net"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,8 +21,10 @@ import (
 type Config struct {
 	Path            string              // the file it was read from
 	LogLevel        string              // debug|info|warn|error; default "info"
-	LogFormat       string              // text|json; default "text"
+	LogFormat       string              // text|logfmt|json; default "text"
+	LogBuffer       int                 // bytes of recent output kept per service; default 8192
 	ControlSocket   string              // default "/run/tend.sock"; "" disables the control API
+	MetricsListen   string              // host:port for GET /metrics over TCP; default "" (off)
 	Hostname        string              // VM mode only; default "" (leave the hostname alone)
 	ShutdownTimeout time.Duration       // default 9s, so shutdown fits Docker's 10s stop grace
 	ReadyTimeout    time.Duration       // default 60s
@@ -153,6 +157,31 @@ func parseUnlimited(path string, data []byte, env func(string) (string, bool), o
 	return cfg, nil
 }
 
+// Bounds of log_buffer, the bytes of recent output kept per service.
+const (
+	DefaultLogBuffer = 8 << 10
+	MinLogBuffer     = 4 << 10
+	MaxLogBuffer     = 1 << 20
+)
+
+// badListen says what is wrong with a metrics_listen address ("" is off).
+func badListen(addr string) string {
+	if addr == "" {
+		return ""
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Sprintf("%q is not host:port (for example \"127.0.0.1:9100\")", addr)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return fmt.Sprintf("port %q is not a number from 1 to 65535", port)
+	}
+	if host != "" && net.ParseIP(host) == nil && host != "localhost" {
+		return fmt.Sprintf("host %q must be an IP address or localhost: tend does not resolve names at start", host)
+	}
+	return ""
+}
+
 // DefaultControlSocket is where the control API listens unless
 // control_socket says otherwise.
 const DefaultControlSocket = "/run/tend.sock"
@@ -206,8 +235,10 @@ func (t *table) controlSocket() string {
 func (p *parser) config(t *table) *Config {
 	cfg := &Config{
 		LogLevel:        t.oneOf("log_level", "info", "debug", "info", "warn", "error"),
-		LogFormat:       t.oneOf("log_format", "text", "text", "json"),
+		LogFormat:       t.oneOf("log_format", "text", "text", "logfmt", "json"),
+		LogBuffer:       t.integer("log_buffer", DefaultLogBuffer, MinLogBuffer),
 		ControlSocket:   t.controlSocket(),
+		MetricsListen:   t.str("metrics_listen", ""),
 		Hostname:        t.str("hostname", ""),
 		ShutdownTimeout: t.duration("shutdown_timeout", 9*time.Second, true),
 		ReadyTimeout:    t.duration("ready_timeout", 60*time.Second, true),
@@ -215,6 +246,12 @@ func (p *parser) config(t *table) *Config {
 	}
 	if msg := badHostname(cfg.Hostname); msg != "" {
 		t.errorf("hostname", "%s", msg)
+	}
+	if cfg.LogBuffer > MaxLogBuffer {
+		t.errorf("log_buffer", "is %d bytes; at most %d (1 MiB) per service", cfg.LogBuffer, MaxLogBuffer)
+	}
+	if msg := badListen(cfg.MetricsListen); msg != "" {
+		t.errorf("metrics_listen", "%s", msg)
 	}
 	if st := t.sub("services"); st != nil {
 		for _, name := range slices.Sorted(maps.Keys(st.m)) {

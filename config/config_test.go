@@ -96,6 +96,7 @@ func TestDefaults(t *testing.T) {
 		Path:            "tend.toml",
 		LogLevel:        "info",
 		LogFormat:       "text",
+		LogBuffer:       8192,
 		ControlSocket:   "/run/tend.sock",
 		ShutdownTimeout: 9 * time.Second,
 		ReadyTimeout:    60 * time.Second,
@@ -790,5 +791,34 @@ func TestReloadComparison(t *testing.T) {
 		if got := s.RestartSettingsOnlyChanged(old); got != tt.onlyRetry {
 			t.Errorf("%q: RestartSettingsOnlyChanged = %v, want %v", tt.extra, got, tt.onlyRetry)
 		}
+	}
+}
+
+func TestOperatingKeys(t *testing.T) {
+	cfg, err := parse(t, "log_format = \"logfmt\"\nlog_buffer = 65536\nmetrics_listen = \"127.0.0.1:9100\"\n", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.LogFormat != "logfmt" || cfg.LogBuffer != 65536 || cfg.MetricsListen != "127.0.0.1:9100" {
+		t.Fatalf("got %+v", cfg)
+	}
+	_, err = parse(t, `log_format = "pretty"
+log_buffer = 100
+metrics_listen = "localhost"
+[services.x]
+command = "true"
+`, nil)
+	checkErrors(t, err, []want{
+		{1, "log_format", `unknown value "pretty" (use text, logfmt or json)`},
+		{2, "log_buffer", "must be 4096 or more, got 100"},
+		{3, "metrics_listen", "is not host:port"},
+	})
+	for _, bad := range []string{`"127.0.0.1:0"`, `"127.0.0.1:http"`, `"example.com:9100"`} {
+		if _, err := parse(t, "metrics_listen = "+bad+"\n", nil); err == nil {
+			t.Errorf("metrics_listen = %s accepted", bad)
+		}
+	}
+	if _, err := parse(t, "log_buffer = 2000000\n", nil); err == nil || !strings.Contains(err.Error(), "at most") {
+		t.Errorf("log_buffer of 2 MB: %v", err)
 	}
 }

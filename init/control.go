@@ -11,15 +11,23 @@ import (
 	"github.com/tend-init/tend/supervise"
 )
 
-// startControl opens the control socket unless the config disables it. A
-// socket that cannot be opened is logged and tend carries on without it:
-// the services matter more than the operator's window onto them. power is
-// `tend ctl poweroff|reboot`, nil unless tend is a VM's init.
+// startControl opens the control socket unless the config disables it,
+// and the metrics listener if the config asks for one. A socket that cannot
+// be opened is logged and tend carries on without it: the services matter
+// more than the operator's window onto them. power is `tend ctl
+// poweroff|reboot`, nil unless tend is a VM's init.
 func startControl(cfg *config.Config, sup *supervise.Supervisor, power control.Power, log *logrus.Logger) (stop func()) {
-	if cfg.ControlSocket == "" {
-		return func() {}
-	}
 	ctx, cancel := context.WithCancel(context.Background())
+	if cfg.MetricsListen != "" {
+		if err := control.ServeMetrics(ctx, cfg.MetricsListen, sup, log); err != nil {
+			log.Warnf("metrics_listen %s: %v; metrics are on the control socket only", cfg.MetricsListen, err)
+		} else {
+			log.Infof("metrics on http://%s/metrics", cfg.MetricsListen)
+		}
+	}
+	if cfg.ControlSocket == "" {
+		return cancel
+	}
 	answered, err := control.Serve(ctx, cfg.ControlSocket, control.NewHandler(sup, power, log), log)
 	if err != nil {
 		log.Warnf("control socket %s: %v; the control API is off", cfg.ControlSocket, err)

@@ -135,7 +135,8 @@ func run(o cli.Options, v *vm) int {
 	if v != nil {
 		supSigs, rewrite = v.routeSupervisor(sigs, o.Rewrite), nil
 	}
-	sink := supervise.NewSink(os.Stdout, os.Stderr, cfg.LogFormat == "json")
+	sink := supervise.NewSink(os.Stdout, os.Stderr, cfg.LogFormat)
+	sink.KeepLogs(cfg.LogBuffer)
 	sup := supervise.New(cfg, supervise.Options{
 		Launcher:  r,
 		Log:       log,
@@ -145,6 +146,7 @@ func run(o cli.Options, v *vm) int {
 		KillGroup: o.KillGroup,
 		StartMain: mainStarter(r, o.Command, v),
 		Panics:    guard.Panics(),
+		Orphans:   r.Orphans,
 		LoadConfig: func() (*config.Config, error) {
 			return config.Load(o.Config, os.LookupEnv)
 		},
@@ -208,19 +210,18 @@ func newLogger(verbosity int, cfg *config.Config) *logrus.Logger {
 	log := logrus.New()
 	out := stderrLog()
 	log.Out = out
-	// logrus colours a terminal it can see; it cannot see through the
-	// queue, so it is told.
-	text := &logrus.TextFormatter{FullTimestamp: true, TimestampFormat: time.RFC3339Nano, ForceColors: isTerminal(2)}
-	log.Formatter = text
+	// Colour only on a terminal (logrus cannot see one through the queue,
+	// so it is told), and never with NO_COLOR (no-color.org).
+	_, noColor := os.LookupEnv("NO_COLOR")
+	color := isTerminal(2) && !noColor
+	log.Formatter = logging.NewFormatter(logging.FormatText, color)
 	levels := []logrus.Level{logrus.WarnLevel, logrus.InfoLevel, logrus.DebugLevel, logrus.TraceLevel}
 	log.Level = levels[min(verbosity, len(levels)-1)]
 	if cfg != nil {
 		if lvl, err := logrus.ParseLevel(cfg.LogLevel); err == nil && lvl > log.Level {
 			log.Level = lvl
 		}
-		if cfg.LogFormat == "json" {
-			log.Formatter = &logrus.JSONFormatter{TimestampFormat: time.RFC3339Nano}
-		}
+		log.Formatter = logging.NewFormatter(cfg.LogFormat, color)
 	}
 	out.SetNotice(dropNotice(log))
 	return log

@@ -160,8 +160,8 @@ depends_on = ["app"]
 		t.Fatalf("exit %d, stdout %q", res.code, res.stdout)
 	}
 	for _, want := range []string{
-		`msg="not started: dependency migrate is stopped (exit code 4)" service=app`,
-		`msg="not started: dependency app was not started" service=worker`,
+		`ERROR app not started: dependency migrate is stopped (exit code 4)`,
+		`ERROR worker not started: dependency app was not started`,
 	} {
 		if !strings.Contains(res.stderr, want) {
 			t.Errorf("missing %s in:\n%s", want, res.stderr)

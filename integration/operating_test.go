@@ -3,6 +3,9 @@ package integration
 import (
 	"bufio"
 	"context"
+	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"strings"
@@ -26,7 +29,8 @@ func needTool(t *testing.T, name, pkg string) string {
 func TestMetricsPassPromtool(t *testing.T) {
 	needRoot(t)
 	promtool := needTool(t, "promtool", "prometheus")
-	c := startControlled(t, `
+	port := freePort(t)
+	c := startControlled(t, fmt.Sprintf(`metrics_listen = "127.0.0.1:%d"
 [services.web]
 command = "sleep 300"
 [services.flaky]
@@ -35,7 +39,7 @@ backoff = { delay = "100ms" }
 [services.flaky.health]
 exec = ["true"]
 interval = "100ms"
-`)
+`, port))
 	c.waitState(t, "web", "running")
 	time.Sleep(time.Second) // flaky has exited and restarted a few times
 	out, errOut, code := c.ctl(t, "metrics")
@@ -50,6 +54,19 @@ interval = "100ms"
 		if !strings.Contains(out, want) {
 			t.Errorf("no %q in the metrics:\n%s", want, out)
 		}
+	}
+	// The same over TCP (metrics_listen), and nothing else there.
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `tend_service_state{service="web",state="running"} 1`) {
+		t.Fatalf("metrics_listen: %d\n%s", resp.StatusCode, body)
+	}
+	if resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/v1/services", port)); err != nil || resp.StatusCode != 404 {
+		t.Fatalf("metrics_listen served the control API: %v %v", resp, err)
 	}
 	check := exec.Command(promtool, "check", "metrics")
 	check.Stdin = strings.NewReader(out)

@@ -26,12 +26,14 @@ func writeConfig(t *testing.T, body string) string {
 }
 
 // transitions lists "service:from→to" for every state change tend logged.
-var transitionRE = regexp.MustCompile(`from=(\S+) service=(\S+) to=(\S+)`)
+// transitionRE finds state changes in tend's text log format:
+// "12:01:07 INFO  db running → restarting: …".
+var transitionRE = regexp.MustCompile(`(?m)^\d\d:\d\d:\d\d INFO  (\S+) (\S+) → (\S+):`)
 
 func transitions(stderr string) []string {
 	var out []string
 	for _, m := range transitionRE.FindAllStringSubmatch(stderr, -1) {
-		out = append(out, m[2]+":"+m[1]+"→"+m[3])
+		out = append(out, m[1]+":"+m[2]+"→"+m[3])
 	}
 	return out
 }

@@ -61,6 +61,15 @@ type Reaper struct {
 	kick     chan struct{}
 	onOrphan func(Exit)
 	now      func() time.Time
+	orphans  uint64 // reaped, not started through Start; under mu
+}
+
+// Orphans is how many processes were reaped that no one started through
+// Start (adopted orphans), for the metrics.
+func (r *Reaper) Orphans() uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.orphans
 }
 
 // New returns a reaper. onOrphan, if not nil, is called (outside any lock)
@@ -112,8 +121,11 @@ func (r *Reaper) Reap() (noChildren bool) {
 		if ch, ok := r.owners[pid]; ok {
 			delete(r.owners, pid)
 			ch <- e // buffered, never blocks
-		} else if r.onOrphan != nil {
-			orphans = append(orphans, e)
+		} else {
+			r.orphans++
+			if r.onOrphan != nil {
+				orphans = append(orphans, e)
+			}
 		}
 	}
 	var waiters []chan struct{}

@@ -352,7 +352,7 @@ func runModelInBubble(initial *config.Config, steps []modelStep, verbose bool, t
 		held: map[string]int{}, restarts: map[string]int{}, records: map[string]*service{}, resetOK: map[string]bool{},
 	}
 	m.remember(initial)
-	m.sup = New(initial, Options{Launcher: m.fake, Log: log, Sink: NewSink(io.Discard, io.Discard, false),
+	m.sup = New(initial, Options{Launcher: m.fake, Log: log, Sink: NewSink(io.Discard, io.Discard, "text"),
 		LoadConfig: func() (*config.Config, error) {
 			if m.hangup == nil {
 				return nil, errors.New("model.toml:1: invalid")

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -29,16 +30,17 @@ type Sink struct {
 	mu     sync.Mutex
 	stdout io.Writer
 	stderr io.Writer
-	json   bool
+	layout string // log_format: text, logfmt or json
 	now    func() time.Time
 	wg     sync.WaitGroup
 	broken map[io.Writer]bool // outputs whose reader is gone; their lines are dropped
 	logs   *Logs              // recent lines per service, for tend ctl logs
 }
 
-// NewSink writes to stdout and stderr, as "name | line" or as JSON lines.
-func NewSink(stdout, stderr io.Writer, jsonFormat bool) *Sink {
-	return &Sink{stdout: stdout, stderr: stderr, json: jsonFormat, now: time.Now, broken: map[io.Writer]bool{}, logs: NewLogs(0)}
+// NewSink writes to stdout and stderr in a log_format: "name | line" for
+// text, one logfmt or JSON line with time, service, stream and line.
+func NewSink(stdout, stderr io.Writer, format string) *Sink {
+	return &Sink{stdout: stdout, stderr: stderr, layout: format, now: time.Now, broken: map[io.Writer]bool{}, logs: NewLogs(0)}
 }
 
 // KeepLogs sets how many bytes of recent output are kept per service.
@@ -169,9 +171,16 @@ type jsonLine struct {
 
 // format appends one line, as text or JSON, to out.
 func (s *Sink) format(out []byte, now time.Time, service, stream string, line []byte) []byte {
-	if s.json {
+	switch s.layout {
+	case "json":
 		b, _ := json.Marshal(jsonLine{Time: now.Format(time.RFC3339Nano), Service: service, Stream: stream, Line: string(line)})
 		return append(append(out, b...), '\n')
+	case "logfmt":
+		out = append(out, "time="...)
+		out = now.AppendFormat(out, time.RFC3339Nano)
+		out = append(append(append(out, " service="...), service...), " stream="...)
+		out = append(append(out, stream...), " line="...)
+		return append(strconv.AppendQuote(out, string(line)), '\n')
 	}
 	out = append(append(append(out, service...), " | "...), line...)
 	return append(out, '\n')

@@ -25,7 +25,7 @@ func TestPumpCutsLines(t *testing.T) {
 	for _, c := range cases {
 		for round := 0; round < 20; round++ {
 			var out bytes.Buffer
-			sink := NewSink(&out, &out, false)
+			sink := NewSink(&out, &out, "text")
 			p := pump{sink: sink, service: "svc", stream: "stdout"}
 			data := []byte(c.in)
 			for len(data) > 0 {

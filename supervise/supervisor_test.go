@@ -111,7 +111,7 @@ func startHarness(t *testing.T, services ...*config.Service) *harness {
 	log := logrus.New()
 	log.Out = io.Discard
 	h := &harness{fake: newFake(), sigs: make(chan os.Signal, 1), done: make(chan int, 1)}
-	h.sup = New(cfg, Options{Launcher: h.fake, Log: log, Sink: NewSink(io.Discard, io.Discard, false)})
+	h.sup = New(cfg, Options{Launcher: h.fake, Log: log, Sink: NewSink(io.Discard, io.Discard, "text")})
 	go func() { h.done <- h.sup.Run(h.sigs) }()
 	synctest.Wait()
 	return h
