@@ -54,7 +54,7 @@ type Service struct {
 	Group            string            // as written; default "" = the user's primary group, or tend's own
 	Credential       *Credential       // resolved User and Group; nil when both are empty
 	Environment      map[string]string // as written, after ${VAR} expansion; default empty
-	Env              []string          // the service's whole environment: tend's own overridden by Environment, sorted
+	Env              []string          // the whole environment: tend's own, the user's HOME/USER/LOGNAME/SHELL, Environment; sorted by name; may be shared, never change it in place
 	Restart          Policy            // default always; for a oneshot, never
 	SuccessExitCodes []int             // exit codes that count as clean; default [0]
 	MinUptime        time.Duration     // a run this long resets the failure count; default 10s
@@ -340,7 +340,7 @@ func (p *parser) service(name string, t *table) *Service {
 
 	var acct *passwdEntry
 	s.Credential, acct = p.credential(t, s.User, s.Group)
-	s.Env = mergeEnv(p.opts.baseEnv, accountEnv(s.User, acct), s.Environment)
+	s.Env = p.envBase().serviceEnv(accountEnv(s.User, acct), s.Environment)
 	t.done()
 	return s
 }
@@ -454,32 +454,6 @@ func (p *parser) crashLoop(t *table) CrashLoop {
 	c.Backoff = t.duration("backoff", c.Backoff, false)
 	t.done()
 	return c
-}
-
-// mergeEnv builds a service's environment from tend's own (base, "KEY=VALUE"
-// entries): when account is not nil (the service has a user) its HOME, USER,
-// LOGNAME and SHELL replace tend's, then the service's environment table
-// (extra) overrides everything. The result is sorted, so it compares equal
-// across reloads.
-func mergeEnv(base []string, account, extra map[string]string) []string {
-	m := make(map[string]string, len(base)+len(account)+len(extra))
-	for _, kv := range base {
-		if k, v, ok := strings.Cut(kv, "="); ok && k != "" {
-			m[k] = v
-		}
-	}
-	if account != nil {
-		for _, k := range accountKeys {
-			delete(m, k)
-		}
-		maps.Copy(m, account)
-	}
-	maps.Copy(m, extra)
-	env := make([]string, 0, len(m))
-	for _, k := range slices.Sorted(maps.Keys(m)) {
-		env = append(env, k+"="+m[k])
-	}
-	return env
 }
 
 func validServiceName(s string) bool {

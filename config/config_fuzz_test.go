@@ -162,8 +162,9 @@ func checkConfig(t *testing.T, cfg *Config) {
 		t.Helper()
 		t.Fatalf(format, args...)
 	}
-	if !slices.Contains([]string{"debug", "info", "warn", "error"}, cfg.LogLevel) || !slices.Contains([]string{"text", "json"}, cfg.LogFormat) {
-		fail("log settings %q %q", cfg.LogLevel, cfg.LogFormat)
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, cfg.LogLevel) || !slices.Contains([]string{"text", "logfmt", "json"}, cfg.LogFormat) ||
+		cfg.LogBuffer < MinLogBuffer || cfg.LogBuffer > MaxLogBuffer || badListen(cfg.MetricsListen) != "" {
+		fail("log and metrics settings %q %q %d %q", cfg.LogLevel, cfg.LogFormat, cfg.LogBuffer, cfg.MetricsListen)
 	}
 	if len(cfg.ControlSocket) >= 108 || cfg.ShutdownTimeout <= 0 || cfg.ReadyTimeout <= 0 || badHostname(cfg.Hostname) != "" {
 		fail("globals %+v", cfg)
@@ -227,8 +228,10 @@ func checkConfig(t *testing.T, cfg *Config) {
 		if (s.User != "" || s.Group != "") != (s.Credential != nil) {
 			fail("%s: user %q group %q credential %+v", name, s.User, s.Group, s.Credential)
 		}
-		if !slices.IsSorted(s.Env) {
-			fail("%s: env not sorted: %q", name, s.Env)
+		for i := 1; i < len(s.Env); i++ {
+			if envName(s.Env[i-1]) >= envName(s.Env[i]) {
+				fail("%s: env not sorted by name, or a name twice: %q", name, s.Env)
+			}
 		}
 		for k, v := range s.Environment {
 			if !slices.Contains(s.Env, k+"="+v) {

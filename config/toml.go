@@ -45,7 +45,8 @@ type parser struct {
 	opts options
 	errs []problem
 
-	users *userDB // read once per file, when a service names a user or group
+	users *userDB  // read once per file, when a service names a user or group
+	env0  *envBase // tend's own environment, parsed once per file
 }
 
 // problem is an Error whose line is still to be found: the line of key at.
@@ -93,10 +94,11 @@ func (p *parser) result() error {
 // table reads the keys of one TOML table. Every key a getter asks about is
 // known; done reports the rest as unknown.
 type table struct {
-	p     *parser
-	key   toml.Key
-	m     map[string]any
-	known map[string]bool // a set, so that the services table stays linear
+	p        *parser
+	key      toml.Key
+	m        map[string]any
+	known    []string        // the keys asked about
+	knownSet map[string]bool // the same, once there are many (the services table)
 }
 
 func (t *table) child(name string) toml.Key { return append(t.key[:len(t.key):len(t.key)], name) }
@@ -110,13 +112,32 @@ func (t *table) missing(name string, format string, args ...any) {
 	t.p.errorOn(t.key, t.child(name), format, args...)
 }
 
+// manyKnown is where known keys move from a list to a set: a service table
+// asks about some twenty keys, the services table about every service.
+const manyKnown = 32
+
 func (t *table) get(name string) (any, bool) {
-	if t.known == nil {
-		t.known = make(map[string]bool)
+	if !t.isKnown(name) {
+		t.known = append(t.known, name)
+		switch {
+		case t.knownSet != nil:
+			t.knownSet[name] = true
+		case len(t.known) > manyKnown:
+			t.knownSet = make(map[string]bool, 2*len(t.known))
+			for _, k := range t.known {
+				t.knownSet[k] = true
+			}
+		}
 	}
-	t.known[name] = true
 	v, ok := t.m[name]
 	return v, ok
+}
+
+func (t *table) isKnown(name string) bool {
+	if t.knownSet != nil {
+		return t.knownSet[name]
+	}
+	return slices.Contains(t.known, name)
 }
 
 func (t *table) has(name string) bool {
@@ -132,11 +153,11 @@ func (t *table) typeError(name, want string, v any) {
 func (t *table) done() {
 	var known []string
 	for _, k := range slices.Sorted(maps.Keys(t.m)) {
-		if t.known[k] {
+		if t.isKnown(k) {
 			continue
 		}
 		if known == nil {
-			known = slices.Sorted(maps.Keys(t.known))
+			known = slices.Sorted(slices.Values(t.known))
 		}
 		if s := closest(k, known); s != "" {
 			t.errorf(k, "unknown key; did you mean %q?", s)
