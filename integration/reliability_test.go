@@ -308,6 +308,9 @@ stop_timeout = "300ms"
 			t.Fatalf("the service never started\n%s", logged.String())
 		}
 	}
+	// If tend is stuck, the test's cleanup kills it, not the service (in a
+	// process group of its own): kill that too.
+	t.Cleanup(func() { syscall.Kill(-svc, syscall.SIGKILL) })
 	stall()
 	sent := time.Now()
 	syscall.Kill(pid, syscall.SIGTERM)

@@ -253,3 +253,15 @@ func TestFDWaitsOnAFullNonBlockingPipe(t *testing.T) {
 		t.Fatal("data changed")
 	}
 }
+
+func TestFlushAfterCloseDoesNotWait(t *testing.T) {
+	g := newGate()
+	close(g.open)
+	w := New(g, Options{MaxLines: 1})
+	w.Close(5 * time.Second)
+	fmt.Fprintln(w, "dropped: closed")
+	start := time.Now()
+	if !w.Flush(5*time.Second) || time.Since(start) > time.Second {
+		t.Fatalf("Flush after Close: waited %s", time.Since(start))
+	}
+}

@@ -81,9 +81,10 @@ func servicePid(root int, marker string) []int {
 }
 
 // TestPidsCgroupForkBomb runs tend in a pids cgroup (limit 50) with a
-// service that forks up to the limit for 8 seconds, next to healthy
+// service that forks up to the limit for 8 seconds (after waiting 2s, so
+// that start-up is not a race with it), next to healthy
 // services, a service with an exec health check every 50ms, and one that
-// restarts every 300ms, while signals come in every 20ms. tend must live
+// restarts every 300ms, while a signal comes in every 20ms. tend must live
 // through it, leave the healthy
 // services alone, make no thread, and shut down normally afterwards.
 func TestPidsCgroupForkBomb(t *testing.T) {
@@ -108,7 +109,7 @@ func pidsRound(t *testing.T, round, limit int) bool {
 	cfg := writeFile(t, "tend.toml", fmt.Sprintf(`control_socket = %q
 shutdown_timeout = "5s"
 [services.bomb]
-command = [%[2]q, "forkbomb", "1s", "8s"]
+command = [%[2]q, "forkbomb", "1s", "8s", "2s"]
 restart = "never"
 [services.web]
 command = [%[2]q, "sleep", "1h", "marker-web"]
@@ -128,19 +129,29 @@ crash_loop = { max_restarts = 1000, window = "1s" }
 min_uptime = "100ms"
 `, sock, helperBin))
 	p := start(t, spec{args: []string{"--config", cfg}, pid1: true, cpu: -1, cgroup: procs})
+	var web, db int
 	if !waitFor(10*time.Second, func() bool {
-		return len(servicePid(p.pid, "marker-web")) == 1 && len(servicePid(p.pid, "marker-db")) == 1
+		w, d := servicePid(p.pid, "marker-web"), servicePid(p.pid, "marker-db")
+		if len(w) == 1 && len(d) == 1 {
+			web, db = w[0], d[0]
+			return true
+		}
+		return false
 	}) {
-		t.Fatalf("round %d: services never started\n%s", round, tail(p.err.String(), 30))
+		var seen []string
+		for _, pid := range descendants(p.pid) {
+			seen = append(seen, fmt.Sprintf("%d:%s", pid, cmdline(pid)))
+		}
+		t.Errorf("round %d: services never started (tend exited: %v, code %d); under tend: %q\n%s", round, p.exited(), p.code, seen, tail(p.err.String(), 30))
+		return false
 	}
 	st0, _ := readStats(p.pid)
-	web, db := servicePid(p.pid, "marker-web")[0], servicePid(p.pid, "marker-db")[0]
 	w := watchStats(p.pid, 50*time.Millisecond)
 	// The bomb holds the limit for 8s; meanwhile signals come in, which
-	// tend forwards to every service (the Go helpers ignore SIGUSR1).
-	deadline := time.Now().Add(9 * time.Second)
+	// tend forwards to every service.
+	deadline := time.Now().Add(11 * time.Second)
 	for time.Now().Before(deadline) && !p.exited() {
-		p.signal(syscall.SIGUSR1)
+		p.signal(syscall.SIGWINCH) // ignored by default: a service just started does not die of it
 		time.Sleep(20 * time.Millisecond)
 	}
 	alive := !p.exited()

@@ -38,7 +38,7 @@ func main() {
 	case "bigline":
 		bigLine(int64(atoi(args[0])))
 	case "forkbomb":
-		forkBomb(args[0], args[1])
+		forkBomb(args)
 	case "tick":
 		tick(args[0])
 	case "sleep":
@@ -234,12 +234,20 @@ func bigLine(n int64) {
 	os.Stdout.Write([]byte("\n"))
 }
 
-// forkBomb forks, as fast as the kernel allows, children that live HOLD
-// and exit; a refused fork is retried 100µs later. It keeps a pids cgroup
-// at its limit, with a little churn, for FOR, then kills its children and
-// exits 0. Its children run no Go code: their dispositions are reset and
-// they sleep in a raw system call.
-func forkBomb(hold, forDur string) {
+// forkBomb (HOLD FOR [WAIT]) waits WAIT, then forks, as fast as the kernel
+// allows, children that live HOLD and exit; a refused fork is retried
+// 100µs later. It keeps a pids cgroup at its limit, with a little churn,
+// for FOR, then kills its children and exits 0. Its children run no Go
+// code: their dispositions are reset and they sleep in a raw system call.
+func forkBomb(args []string) {
+	hold, forDur := args[0], args[1]
+	if len(args) > 2 {
+		wait, err := time.ParseDuration(args[2])
+		if err != nil {
+			fail(err.Error())
+		}
+		time.Sleep(wait)
+	}
 	d, err := time.ParseDuration(hold)
 	if err != nil {
 		fail(err.Error())
