@@ -3,7 +3,7 @@
 # run. Prints a Markdown table on stdout (progress on stderr); it measures,
 # never asserts.
 #
-#   sudo bench/supervisor/run.sh                                   # everything, ~12-15 min
+#   sudo bench/supervisor/run.sh                                   # everything, ~11 min
 #   sudo IDLE_SECONDS=10 BIG_SERVICES=2000 bench/supervisor/run.sh # quicker
 #
 # Builds bin/tend from the working tree (TEND=/path/to/tend skips the build),
