@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -409,4 +410,161 @@ func keys(m map[int]bool) []int {
 	}
 	sort.Ints(out)
 	return out
+}
+
+// forkBombEnv makes the test binary a fork bomb (see init): the value is
+// "WAIT HOLD FOR": it waits WAIT, then forks children that live HOLD, as
+// fast as the kernel allows, for FOR, then kills them and exits 0.
+const forkBombEnv = "TEND_TEST_FORKBOMB"
+
+func init() {
+	if v := os.Getenv(forkBombEnv); v != "" {
+		forkBomb(strings.Fields(v))
+		os.Exit(0)
+	}
+}
+
+func forkBomb(args []string) {
+	var d [3]time.Duration
+	for i := range d {
+		d[i], _ = time.ParseDuration(args[i])
+	}
+	time.Sleep(d[0])
+	ts := unix.NsecToTimespec(d[1].Nanoseconds())
+	var dfl [4]uint64 // struct sigaction with SIG_DFL
+	live := map[int]bool{}
+	for end := time.Now().Add(d[2]); time.Now().Before(end); {
+		r, _, errno := syscall.RawSyscall6(syscall.SYS_CLONE, uintptr(syscall.SIGCHLD), 0, 0, 0, 0, 0)
+		if errno == 0 && r == 0 {
+			// The child runs no Go code: default TERM, sleep, exit.
+			syscall.RawSyscall6(syscall.SYS_RT_SIGACTION, uintptr(syscall.SIGTERM), uintptr(unsafe.Pointer(&dfl)), 0, 8, 0, 0)
+			syscall.RawSyscall(syscall.SYS_NANOSLEEP, uintptr(unsafe.Pointer(&ts)), 0, 0)
+			syscall.RawSyscall(syscall.SYS_EXIT_GROUP, 0, 0, 0)
+		}
+		if errno != 0 {
+			time.Sleep(100 * time.Microsecond)
+		} else {
+			live[int(r)] = true
+		}
+		for {
+			var ws unix.WaitStatus
+			pid, _ := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
+			if pid <= 0 {
+				break
+			}
+			delete(live, pid)
+		}
+	}
+	for pid := range live {
+		unix.Kill(pid, unix.SIGKILL)
+	}
+}
+
+// pidsCgroup makes a child cgroup with pids.max = limit (cgroup v2 with the
+// pids controller, or the v1 pids hierarchy) and returns its cgroup.procs.
+func pidsCgroup(t *testing.T, limit int) string {
+	t.Helper()
+	var parent string
+	if b, err := os.ReadFile("/sys/fs/cgroup/cgroup.controllers"); err == nil && strings.Contains(string(b), "pids") {
+		parent = "/sys/fs/cgroup"
+		os.WriteFile(filepath.Join(parent, "cgroup.subtree_control"), []byte("+pids"), 0o644)
+	} else if fi, err := os.Stat("/sys/fs/cgroup/pids"); err == nil && fi.IsDir() {
+		parent = "/sys/fs/cgroup/pids"
+	} else {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("cannot run in CI: no pids cgroup controller")
+		}
+		t.Skip("no pids cgroup controller")
+	}
+	dir := filepath.Join(parent, fmt.Sprintf("tend-test-%d-%d", os.Getpid(), time.Now().UnixNano()))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "pids.max"), []byte(strconv.Itoa(limit)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for range 50 {
+			b, _ := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+			if len(strings.Fields(string(b))) == 0 {
+				break
+			}
+			for _, p := range strings.Fields(string(b)) {
+				if pid, err := strconv.Atoi(p); err == nil {
+					syscall.Kill(pid, syscall.SIGKILL)
+				}
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		os.Remove(dir)
+	})
+	return filepath.Join(dir, "cgroup.procs")
+}
+
+func threadCount(pid int) int {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return -1
+	}
+	return len(tasks)
+}
+
+// TestPidsLimitForkBomb: tend in a pids cgroup (limit 50) with a service
+// that forks up to the limit for 3 seconds. The Go runtime ends a program
+// that cannot make a thread it needs, so tend must need none: it stays up,
+// makes no thread, leaves the healthy service alone (its exec health
+// check cannot fork either, and that is not its failure), and shuts down.
+func TestPidsLimitForkBomb(t *testing.T) {
+	needRoot(t)
+	procs := pidsCgroup(t, 50)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pidFile := filepath.Join(t.TempDir(), "web")
+	cfg := writeConfig(t, fmt.Sprintf(`control_socket = ""
+shutdown_timeout = "5s"
+[services.bomb]
+command = [%q, "-test.run=^$"]
+environment = { %s = "1s 1s 3s" }
+restart = "never"
+[services.web]
+command = [%q, "trap-term", %q]
+[services.web.health]
+exec = ["true"]
+interval = "50ms"
+threshold = 3
+`, self, forkBombEnv, progBin, pidFile))
+	// Not PID 1 of a namespace, so that the PIDs the test reads are its own.
+	script := fmt.Sprintf("echo $$ > %s && exec %s --config %s", procs, tendBin, cfg)
+	s := run{bin: "/bin/sh", args: []string{"-c", script}}.start(t)
+	pid := s.cmd.Process.Pid // sh execs tend
+	var web int
+	for deadline := time.Now().Add(10 * time.Second); web == 0; time.Sleep(10 * time.Millisecond) {
+		if b, err := os.ReadFile(pidFile); err == nil {
+			web, _ = strconv.Atoi(strings.TrimSpace(strings.Split(string(b), "\n")[0]))
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("web never started\n%s", s.errb.String())
+		}
+	}
+	before, most := threadCount(pid), 0
+	for end := time.Now().Add(4500 * time.Millisecond); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		syscall.Kill(pid, syscall.SIGWINCH) // forwarded to the services
+		most = max(most, threadCount(pid))
+	}
+	tendAlive, webAlive := alive(pid), alive(web)
+	t.Logf("tend threads %d before the bomb, %d at most during it; web (process %d) still up: %v; %d \"could not run\", %d health failures logged",
+		before, most, web, webAlive, strings.Count(s.errb.String(), "could not run"), strings.Count(s.errb.String(), "health check failed"))
+	syscall.Kill(pid, syscall.SIGTERM)
+	res := s.wait(t, 15*time.Second)
+	if strings.Contains(res.stderr, "fatal error") && !strings.Contains(res.stderr, "| fatal error") {
+		t.Fatalf("tend died: exit %d\n%s", res.code, tail(res.stderr))
+	}
+	if most > before {
+		t.Errorf("tend made threads under the bomb: %d, then %d", before, most)
+	}
+	if !webAlive || !tendAlive {
+		t.Errorf("the healthy service was killed, or tend died\n%s", tail(res.stderr))
+	}
 }
