@@ -144,7 +144,7 @@ func genService(r *rand.Rand, name string, before []string) *config.Service {
 		SuccessExitCodes: []int{0},
 		MinUptime:        pick(500*time.Millisecond, 2*time.Second, 10*time.Second),
 		MaxRestarts:      []int{-1, -1, 0, 2, 5}[r.IntN(5)],
-		Backoff:          config.Backoff{Type: "fixed", Delay: pick(100*time.Millisecond, time.Second)},
+		Backoff:          config.Backoff{Type: "fixed", Delay: pick(0, 100*time.Millisecond, time.Second)},
 		CrashLoop:        config.CrashLoop{MaxRestarts: 2 + r.IntN(4), Window: 10 * time.Second, Backoff: pick(time.Second, 5*time.Second)},
 		StopSignal:       sig,
 		StopTimeout:      pick(500*time.Millisecond, 2*time.Second),
@@ -532,6 +532,9 @@ func (m *modelRun) invariants(where string) {
 			if p, ok := m.fake.live[svc.pid]; !ok || p.name != svc.name {
 				m.fail("%s: %s shows process %d, which does not run", where, svc.name, svc.pid)
 			}
+		}
+		if (svc.state == Restarting || svc.state == CrashLoopBackoff) && svc.timer == nil {
+			m.fail("%s: %s is %s with no timer to end it", where, svc.name, svc.state)
 		}
 		if svc.goal == GoalRemoved && svc.state != Stopping {
 			m.fail("%s: removed service %s is %s, not forgotten", where, svc.name, svc.state)

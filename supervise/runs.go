@@ -72,11 +72,13 @@ func (s *Supervisor) carryOut(svc *service, e Event, d Decision) {
 		s.askStop(svc, why)
 	case d.Next != svc.state:
 		svc.cancelTimer()
-		if d.Wait > 0 {
+		delayed := d.Next == Restarting || d.Next == CrashLoopBackoff
+		if delayed {
 			why = fmt.Sprintf("%s; next start in %s", why, d.Wait)
 		}
 		s.setState(svc, d.Next, why)
-		if d.Wait > 0 {
+		if delayed {
+			// Always a timer, a zero delay too: nothing else ends the wait.
 			s.arm(svc, d.Wait, DelayOver)
 		}
 	}

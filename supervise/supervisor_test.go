@@ -286,3 +286,23 @@ func TestShutdownStopsInReverseLevels(t *testing.T) {
 		}
 	})
 }
+
+// TestZeroDelaysStillRestart: a zero backoff or crash-loop pause is a
+// timer of zero, not no timer (the benchmark found services stuck in
+// restarting and crash-loop-backoff for ever).
+func TestZeroDelaysStillRestart(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		svc := testService("svc")
+		svc.Backoff = config.Backoff{Type: "fixed", Delay: 0}
+		svc.CrashLoop = config.CrashLoop{MaxRestarts: 2, Window: time.Minute, Backoff: 0}
+		h := startHarness(t, svc, testService("keep"))
+		for i := range 5 {
+			h.fake.exit(h.pid("svc"), unix.WaitStatus(1<<8))
+			synctest.Wait()
+			if st := h.state("svc"); st != Running {
+				t.Fatalf("exit %d: %s, want running again at once", i+1, st)
+			}
+		}
+		h.shutdown(t)
+	})
+}
