@@ -95,16 +95,18 @@ func CLI(args []string, stdout, stderr io.Writer) int {
 }
 
 // socketFromConfig finds the socket of the tend that TEND_CONFIG belongs to.
+// It reads only the file's top-level keys: tend ctl does not pay for every
+// service of a big config.
 func socketFromConfig() string {
 	path := os.Getenv("TEND_CONFIG")
 	if path == "" {
 		return DefaultSocket
 	}
-	cfg, err := config.Load(path, os.LookupEnv)
-	if err != nil || cfg.ControlSocket == "" {
+	socket, err := config.ControlSocket(path, os.LookupEnv)
+	if err != nil || socket == "" {
 		return DefaultSocket
 	}
-	return cfg.ControlSocket
+	return socket
 }
 
 type client struct {
