@@ -3,6 +3,7 @@
 package stress
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,27 +15,29 @@ import (
 	"time"
 )
 
-// exitRE finds an exit tend logged: a state change out of running whose
-// reason is an exit code, with the service it concerns.
-var (
-	exitRE    = regexp.MustCompile(`msg="running → [a-z-]+: exit code (\d+)`)
-	serviceRE = regexp.MustCompile(`service=(\S+)`)
-)
+// exitRE finds the exit code in the reason of a state change.
+var exitRE = regexp.MustCompile(`^running → [a-z-]+: exit code (\d+)`)
 
-// loggedExits lists, per service, the exit codes tend logged, in order.
+// loggedExits lists, per service, the exit codes tend logged, in order:
+// state changes out of running whose reason is an exit code. The configs
+// ask for log_format = "json", whose field names are stable (msg, service,
+// from, to).
 func loggedExits(stderr string) map[string][]int {
 	out := map[string][]int{}
 	for _, line := range strings.Split(stderr, "\n") {
-		m := exitRE.FindStringSubmatch(line)
-		if m == nil {
+		if !strings.HasPrefix(line, "{") {
 			continue
 		}
-		s := serviceRE.FindStringSubmatch(line)
-		if s == nil {
+		var e struct {
+			Msg, Service, From string
+		}
+		if json.Unmarshal([]byte(line), &e) != nil || e.From != "running" {
 			continue
 		}
-		code, _ := strconv.Atoi(m[1])
-		out[s[1]] = append(out[s[1]], code)
+		if m := exitRE.FindStringSubmatch(e.Msg); m != nil {
+			code, _ := strconv.Atoi(m[1])
+			out[e.Service] = append(out[e.Service], code)
+		}
 	}
 	return out
 }
@@ -74,7 +77,7 @@ func TestExitsRacingOrphans(t *testing.T) {
 	const services, runs, orphans = 10, 1000, 50000
 	dir := t.TempDir()
 	var b strings.Builder
-	b.WriteString("control_socket = \"\"\n")
+	b.WriteString("control_socket = \"\"\nlog_format = \"json\"\n")
 	for i := range services {
 		fmt.Fprintf(&b, `[services.exit%d]
 command = [%q, "exitseq", %q, "%d"]

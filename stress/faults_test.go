@@ -176,7 +176,7 @@ func TestStopCont(t *testing.T) {
 	const services = 10
 	dir := t.TempDir()
 	var b strings.Builder
-	b.WriteString("control_socket = \"\"\n")
+	b.WriteString("control_socket = \"\"\nlog_format = \"json\"\n")
 	for i := range services {
 		fmt.Fprintf(&b, `[services.crash%d]
 command = [%q, "exitseq", %q, "0", "150ms"]
