@@ -129,19 +129,15 @@ func run(o cli.Options, v *vm) int {
 		terminateLeftovers(r, o.Grace, log)
 		return code
 	}
-	// In a VM the signals that end the machine are decided before the
-	// supervisor sees them (routeSupervisor applies the rewrite table).
-	supSigs, rewrite := sigs, o.Rewrite
-	if v != nil {
-		supSigs, rewrite = v.routeSupervisor(sigs, o.Rewrite), nil
-	}
+	// Every signal is decided once, here at the edge: the supervisor gets
+	// what to do, never a signal to interpret again.
+	orders := routeOrders(sigs, o.Rewrite, v)
 	sink := supervise.NewSink(os.Stdout, os.Stderr, cfg.LogFormat)
 	sink.KeepLogs(cfg.LogBuffer)
 	sup := supervise.New(cfg, supervise.Options{
 		Launcher:  r,
 		Log:       log,
 		Sink:      sink,
-		Rewrite:   rewrite,
 		ExitRemap: o.ExitRemap,
 		KillGroup: o.KillGroup,
 		StartMain: mainStarter(r, o.Command, v),
@@ -157,7 +153,7 @@ func run(o cli.Options, v *vm) int {
 		power = v.power
 	}
 	stopControl := startControl(cfg, sup, power, log)
-	code := runGuarded(func() int { return sup.Run(supSigs) }, log)
+	code := runGuarded(func() int { return sup.Run(orders) }, log)
 	stopControl()
 	terminateLeftovers(r, sup.Remaining(), log)
 	if !sink.Wait(outputDrain) {

@@ -12,7 +12,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tend-init/tend/cli"
-	"github.com/tend-init/tend/guard"
 	"github.com/tend-init/tend/reaper"
 	"github.com/tend-init/tend/signals"
 )
@@ -337,41 +336,6 @@ func (v *vm) verbing(a signals.Action) string {
 		return "rebooting"
 	}
 	return "powering off"
-}
-
-// routeSupervisor decides, for a supervisor in a VM, what each received
-// signal means (signals.Route in VM mode, rewrite table included). A
-// power-off or reboot becomes a request; the supervisor, whose own rewrite
-// table must then be empty, sees the shutdown as SIGTERM (SIGINT for a
-// reboot, which its main program is sent) and everything else as before.
-// What it sees comes through a queue of its own, urgent signals first, so
-// a power-off request is never dropped for a flood of forwarded signals.
-func (v *vm) routeSupervisor(in <-chan os.Signal, rw signals.Rewrite) <-chan os.Signal {
-	out := signals.NewQueue(signals.Urgent(nil))
-	forward := make(chan os.Signal, 1) // the queue takes them at once
-	out.Start(nil, forward)
-	v.setDeliver(func(a signals.Action, _ bool) {
-		sig := unix.SIGTERM
-		if a == signals.Reboot {
-			sig = unix.SIGINT
-		}
-		out.Urgent(sig)
-	})
-	guard.Go("vm signal router", func() {
-		for s := range in {
-			action, sig := signals.Route(signals.Supervisor|signals.VM, rw, s.(unix.Signal))
-			switch action {
-			case signals.PowerOff, signals.Reboot:
-				v.request(action, "received "+signals.Name(sig))
-			case signals.Absorb:
-			case signals.Forward:
-				forward <- sig
-			default: // reload
-				out.Urgent(sig)
-			}
-		}
-	})
-	return out.C()
 }
 
 // Exit is for the exits main.go makes before Main (a bad command line, no

@@ -76,69 +76,60 @@ func TestRequestFirstDecides(t *testing.T) {
 	}
 }
 
-func TestRouteSupervisor(t *testing.T) {
-	v := &vm{action: signals.PowerOff}
-	in := make(chan os.Signal, 8)
-	out := v.routeSupervisor(in, signals.Rewrite{unix.SIGUSR1: unix.SIGTERM, unix.SIGUSR2: 0})
-	next := func() os.Signal {
-		t.Helper()
-		select {
-		case s := <-out:
-			return s
-		case <-time.After(5 * time.Second):
-			t.Fatal("nothing reached the supervisor")
-			return nil
-		}
+// TestRouteOrders: each signal is decided once, at the edge; the
+// supervisor gets an order, never a signal to interpret again.
+func TestRouteOrders(t *testing.T) {
+	rw := signals.Rewrite{unix.SIGUSR1: unix.SIGTERM, unix.SIGUSR2: 0}
+	cases := []struct {
+		name   string
+		vm     bool
+		send   unix.Signal
+		action signals.Action
+		sig    unix.Signal
+	}{
+		{"forwarded", false, unix.SIGWINCH, signals.Forward, unix.SIGWINCH},
+		{"reload", false, unix.SIGHUP, signals.Reload, unix.SIGHUP},
+		{"shutdown", false, unix.SIGTERM, signals.Shutdown, unix.SIGTERM},
+		{"rewritten into a shutdown", false, unix.SIGUSR1, signals.Shutdown, unix.SIGTERM},
+		{"vm: forwarded", true, unix.SIGWINCH, signals.Forward, unix.SIGWINCH},
+		{"vm: reload", true, unix.SIGHUP, signals.Reload, unix.SIGHUP},
+		{"vm: SIGPWR powers off", true, unix.SIGPWR, signals.Shutdown, unix.SIGTERM},
+		{"vm: SIGTERM powers off", true, unix.SIGTERM, signals.Shutdown, unix.SIGTERM},
+		{"vm: Ctrl-Alt-Del reboots", true, unix.SIGINT, signals.Shutdown, unix.SIGINT},
+		{"vm: rewritten into a power-off", true, unix.SIGUSR1, signals.Shutdown, unix.SIGTERM},
 	}
-	// Forwarded and reloaded signals pass through; dropped ones do not.
-	in <- unix.SIGUSR2
-	in <- unix.SIGWINCH
-	if s := next(); s != unix.SIGWINCH {
-		t.Errorf("SIGWINCH reached the supervisor as %v", s)
-	}
-	in <- unix.SIGHUP
-	if s := next(); s != unix.SIGHUP {
-		t.Errorf("SIGHUP reached the supervisor as %v", s)
-	}
-	// SIGPWR: a power-off, seen by the supervisor as SIGTERM.
-	in <- unix.SIGPWR
-	if s := next(); s != unix.SIGTERM {
-		t.Errorf("SIGPWR reached the supervisor as %v, want SIGTERM", s)
-	}
-	// A later SIGINT hurries the shutdown but does not turn it into a reboot.
-	in <- unix.SIGINT
-	if s := next(); s != unix.SIGINT {
-		t.Errorf("SIGINT reached the supervisor as %v", s)
-	}
-	// A rewritten USR1 counts as the TERM it became.
-	in <- unix.SIGUSR1
-	if s := next(); s != unix.SIGTERM {
-		t.Errorf("SIGUSR1 (rewritten to TERM) reached the supervisor as %v", s)
-	}
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if !v.asked || v.action != signals.PowerOff {
-		t.Errorf("asked=%v action=%v, want a power-off", v.asked, v.action)
-	}
-}
-
-func TestRouteSupervisorReboot(t *testing.T) {
-	v := &vm{action: signals.PowerOff}
-	in := make(chan os.Signal, 1)
-	out := v.routeSupervisor(in, nil)
-	in <- unix.SIGINT
-	select {
-	case s := <-out:
-		if s != unix.SIGINT {
-			t.Errorf("Ctrl-Alt-Del reached the supervisor as %v, want SIGINT", s)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("nothing reached the supervisor")
-	}
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if v.action != signals.Reboot {
-		t.Errorf("action = %v, want reboot", v.action)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var v *vm
+			if c.vm {
+				v = &vm{action: signals.PowerOff}
+			}
+			in := make(chan os.Signal, 2)
+			out := routeOrders(in, rw, v)
+			in <- unix.SIGUSR2 // dropped by the rewrite table: never an order
+			in <- c.send
+			select {
+			case o := <-out:
+				if o.Action != c.action || o.Signal != c.sig {
+					t.Fatalf("%v became %v %v, want %v %v", c.send, o.Action, signals.Name(o.Signal), c.action, signals.Name(c.sig))
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("no order reached the supervisor")
+			}
+			close(in)
+			if v == nil {
+				return
+			}
+			v.mu.Lock()
+			defer v.mu.Unlock()
+			want := signals.PowerOff
+			if c.send == unix.SIGINT {
+				want = signals.Reboot
+			}
+			if c.action == signals.Shutdown && (!v.asked || v.action != want) {
+				t.Errorf("asked=%v action=%v, want %v", v.asked, v.action, want)
+			}
+		})
 	}
 }
 

@@ -303,7 +303,7 @@ func genSteps(r *rand.Rand, n int) []modelStep {
 type modelRun struct {
 	fake    *modelFake
 	sup     *Supervisor
-	sigs    chan os.Signal
+	sigs    chan Order
 	done    chan struct{}
 	code    int
 	panic   any
@@ -347,7 +347,7 @@ func runModelInBubble(initial *config.Config, steps []modelStep, verbose bool, t
 		log.Out, log.Level = os.Stderr, logrus.DebugLevel
 	}
 	m := &modelRun{
-		fake: newModelFake(), sigs: make(chan os.Signal, 4), done: make(chan struct{}),
+		fake: newModelFake(), sigs: make(chan Order, 4), done: make(chan struct{}),
 		configs: map[*config.Config][]string{}, asked: map[EndReason]bool{},
 		held: map[string]int{}, restarts: map[string]int{}, records: map[string]*service{}, resetOK: map[string]bool{},
 	}
@@ -380,14 +380,14 @@ func runModelInBubble(initial *config.Config, steps []modelStep, verbose bool, t
 	// Wind down: a shutdown must end every process and Run.
 	if !m.finished() {
 		m.asked[EndSignal] = true
-		m.sigs <- unix.SIGTERM
+		m.sigs <- Order{Action: signals.Shutdown, Signal: unix.SIGTERM}
 		for i := 0; i < 120 && !m.finished(); i++ {
 			time.Sleep(time.Second)
 			synctest.Wait()
 		}
 		if !m.finished() {
 			m.fail("SIGTERM did not end the supervisor within 120s")
-			m.sigs <- unix.SIGTERM // the second one kills everything
+			m.sigs <- Order{Action: signals.Shutdown, Signal: unix.SIGTERM} // the second one kills everything
 			time.Sleep(time.Minute)
 			synctest.Wait()
 		}
@@ -454,7 +454,7 @@ func (m *modelRun) apply(st modelStep) {
 			}
 		} else {
 			m.hangup = st.cfg
-			m.sigs <- unix.SIGHUP
+			m.sigs <- Order{Action: signals.Reload, Signal: unix.SIGHUP}
 		}
 		synctest.Wait()
 		for name := range m.held {
@@ -467,7 +467,7 @@ func (m *modelRun) apply(st modelStep) {
 		}
 	case stepBadHangup:
 		m.hangup = nil
-		m.sigs <- unix.SIGHUP
+		m.sigs <- Order{Action: signals.Reload, Signal: unix.SIGHUP}
 	case stepHealth, stepStubborn:
 		name := modelTarget(st.n)
 		m.fake.mu.Lock()
@@ -479,7 +479,7 @@ func (m *modelRun) apply(st modelStep) {
 		m.fake.forkFails++
 		m.fake.mu.Unlock()
 	case stepForward:
-		m.sigs <- unix.SIGUSR1
+		m.sigs <- Order{Action: signals.Forward, Signal: unix.SIGUSR1}
 	case stepShutdown:
 		m.asked[EndRequested] = true
 		if err := m.sup.Shutdown("model"); err != nil && !(errors.Is(err, ErrFinished) && m.finished()) {
@@ -487,7 +487,7 @@ func (m *modelRun) apply(st modelStep) {
 		}
 	case stepTerm:
 		m.asked[EndSignal] = true
-		m.sigs <- unix.SIGTERM
+		m.sigs <- Order{Action: signals.Shutdown, Signal: unix.SIGTERM}
 	}
 }
 

@@ -13,9 +13,7 @@ package supervise
 
 import (
 	"errors"
-	"os"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -38,7 +36,6 @@ type Options struct {
 	Launcher  Launcher
 	Log       *logrus.Logger
 	Sink      *Sink
-	Rewrite   signals.Rewrite
 	ExitRemap map[int]bool
 	// StartMain starts the main program (after --), or is nil when there is
 	// none. It is given to the supervisor so the terminal handling stays in
@@ -121,9 +118,19 @@ func New(cfg *config.Config, opt Options) *Supervisor {
 	return s
 }
 
+// Order is a received signal, already decided at the edge (signals.Route,
+// the rewrite table, VM mode): what to do, and the signal that goes with it.
+type Order struct {
+	Action signals.Action // Shutdown, Reload or Forward
+	// Signal is what the main program is sent first in a shutdown, or
+	// what is forwarded.
+	Signal unix.Signal
+	Why    string // for the log; the signal's name when empty
+}
+
 // Run supervises until tend should exit and returns the exit status. The
 // caller then terminates leftovers and waits for the output to drain.
-func (s *Supervisor) Run(sigs <-chan os.Signal) int {
+func (s *Supervisor) Run(orders <-chan Order) int {
 	defer close(s.done)
 	s.log.Infof("supervising %d service(s) from %s", len(s.services), s.cfg.Path)
 	s.startedAt = s.now()
@@ -133,8 +140,8 @@ func (s *Supervisor) Run(sigs <-chan os.Signal) int {
 	s.progress()
 	for !s.finished {
 		select {
-		case sig := <-sigs:
-			s.onSignal(sig.(syscall.Signal))
+		case o := <-orders:
+			s.onOrder(o)
 		case <-s.inbox.wake:
 			for _, e := range s.inbox.drain() {
 				s.handle(e)
@@ -236,9 +243,12 @@ func (s *Supervisor) mainNotReady() {
 // an event of a service that was forgotten and added again is dropped.
 func (s *Supervisor) current(svc *service) bool { return s.services[svc.name] == svc }
 
-func (s *Supervisor) onSignal(received unix.Signal) {
-	action, sig := signals.Route(signals.Supervisor, s.opt.Rewrite, received)
-	switch action {
+func (s *Supervisor) onOrder(o Order) {
+	sig, why := o.Signal, o.Why
+	if why == "" {
+		why = signals.Name(sig)
+	}
+	switch o.Action {
 	case signals.Shutdown:
 		if s.shutdown {
 			// The second SIGTERM/SIGINT: the operator will not wait.
@@ -246,7 +256,7 @@ func (s *Supervisor) onSignal(received unix.Signal) {
 			s.killAll()
 			return
 		}
-		s.beginShutdown(sig, EndSignal, signals.Name(sig))
+		s.beginShutdown(sig, EndSignal, why)
 	case signals.Reload:
 		s.startReload()
 	case signals.Forward:

@@ -2,7 +2,6 @@ package supervise
 
 import (
 	"io"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/tend-init/tend/config"
 	"github.com/tend-init/tend/reaper"
+	"github.com/tend-init/tend/signals"
 )
 
 // fakeLauncher stands in for the reaper: processes are channels, and a
@@ -93,7 +93,7 @@ func testService(name string) *config.Service {
 type harness struct {
 	sup  *Supervisor
 	fake *fakeLauncher
-	sigs chan os.Signal
+	sigs chan Order
 	done chan int
 }
 
@@ -110,7 +110,7 @@ func startHarness(t *testing.T, services ...*config.Service) *harness {
 	cfg := testConfig(services...)
 	log := logrus.New()
 	log.Out = io.Discard
-	h := &harness{fake: newFake(), sigs: make(chan os.Signal, 1), done: make(chan int, 1)}
+	h := &harness{fake: newFake(), sigs: make(chan Order, 1), done: make(chan int, 1)}
 	h.sup = New(cfg, Options{Launcher: h.fake, Log: log, Sink: NewSink(io.Discard, io.Discard, "text")})
 	go func() { h.done <- h.sup.Run(h.sigs) }()
 	synctest.Wait()
@@ -130,7 +130,7 @@ func (h *harness) pid(name string) int {
 }
 
 func (h *harness) shutdown(t *testing.T) {
-	h.sigs <- unix.SIGTERM
+	h.sigs <- Order{Action: signals.Shutdown, Signal: unix.SIGTERM}
 	select {
 	case <-h.done:
 	case <-time.After(time.Minute):
@@ -275,7 +275,7 @@ func TestShutdownStopsInReverseLevels(t *testing.T) {
 		}
 		// The fake ends a process as soon as it is signalled, so the order
 		// of the signals is the order of the stops.
-		h.sigs <- unix.SIGTERM
+		h.sigs <- Order{Action: signals.Shutdown, Signal: unix.SIGTERM}
 		<-h.done
 		var order []string
 		for _, pid := range h.fake.signaled {
