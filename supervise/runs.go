@@ -120,6 +120,13 @@ func (s *Supervisor) launch(svc *service, why string) {
 	svc.runSpec = svc.spec
 	svc.started = s.now()
 	files, err := s.outputFiles(svc)
+	if err != nil && couldNotRun(err) {
+		// Out of descriptors for its pipes: not the service's fault.
+		svc.logger(s.log).Errorf("could not run: cannot set up its output: %v; trying again after the backoff", err)
+		s.setState(svc, Running, why+": the process did not start")
+		s.event(svc, ForkFailed, "")
+		return
+	}
 	if err != nil {
 		svc.logger(s.log).Errorf("cannot set up output: %v", err)
 		s.setState(svc, Running, why+": no output")
@@ -146,7 +153,7 @@ func (s *Supervisor) launch(svc *service, why string) {
 		files.closeParentEnds()
 		s.setState(svc, Running, why+": the process did not start")
 		if couldNotRun(err) {
-			svc.logger(s.log).Errorf("could not run: %v", err)
+			svc.logger(s.log).Errorf("%v; trying again after the backoff", err)
 			s.event(svc, ForkFailed, "")
 			return
 		}
