@@ -89,9 +89,9 @@ func (n *notifySocket) serve(svc *service, post func(any)) {
 			}
 			pid := senderPid(oob[:oobn])
 			if !fromService(pid, int(n.main.Load())) {
-				n.mu.Lock()
-				n.dropped++
-				n.mu.Unlock()
+				if n.drop() {
+					post(notifyPending{svc: svc})
+				}
 				continue
 			}
 			if n.take(parseNotify(buf[:k])) {
@@ -112,6 +112,19 @@ func (n *notifySocket) take(fields map[string]string) (wake bool) {
 		}
 	}
 	if len(n.latest) == 0 || n.pending {
+		return false
+	}
+	n.pending = true
+	return true
+}
+
+// drop counts a datagram from outside the service; the supervisor is woken
+// (once until it reads) to report it.
+func (n *notifySocket) drop() (wake bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.dropped++
+	if n.pending {
 		return false
 	}
 	n.pending = true
