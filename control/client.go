@@ -26,8 +26,9 @@ const ctlUsage = `usage: tend ctl [--socket PATH] VERB [ARGS]
   reload                   read the config file again
   shutdown                 stop everything and exit
   health                   exit 0 when every service is healthy, else 1
-  logs [-f] [-n N] [NAME]  recent output of NAME (of every service without it); -f follows
-  events                   state, readiness, health, reload and shutdown events as they happen
+  logs [-f] [-n N] [NAME] [--json]
+                           recent output of NAME (of every service without it); -f follows
+  events [--json]          state, readiness, health, reload and shutdown events as they happen
   metrics                  the Prometheus metrics
   poweroff|reboot          VM mode only
 The socket is --socket, else control_socket from $TEND_CONFIG, else ` + DefaultSocket

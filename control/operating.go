@@ -47,8 +47,12 @@ func (a api) logs(req *Request, name string) Response {
 			return errorResponse(400, "follow must be 1 or 0")
 		}
 	}
+	none := q.Has("n") && n == 0 // ?n=0: no kept lines (only new ones, with follow)
 	if !follow {
 		lines, err := a.sup.Logs(name, n)
+		if none {
+			lines = nil
+		}
 		if err != nil {
 			return failure(err)
 		}
@@ -68,7 +72,7 @@ func (a api) logs(req *Request, name string) Response {
 		stop()
 		return failure(err)
 	}
-	if q.Has("n") && n == 0 {
+	if none {
 		recent = nil
 	}
 	return Response{Code: 200, ContentType: "application/x-ndjson", Stream: func(send func([]byte) error, done <-chan struct{}) {

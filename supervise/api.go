@@ -134,7 +134,7 @@ func (s *Supervisor) Operate(name string, cmd Command) error {
 			return err
 		}
 		if d := s.event(svc, ev, "operator "+string(cmd)); d.Refused != "" {
-			return fmt.Errorf("%w: %s %s", ErrConflict, name, d.Refused)
+			return fmt.Errorf("%w: %s %s", ErrConflict, name, d.Refused) // "refused: db is running, so it cannot start"
 		}
 		return nil
 	})

@@ -154,7 +154,7 @@ type Situation struct {
 // Decision is what a service does about an event. The supervisor carries
 // it out: it forks, signals, arms timers and logs; decide only decides.
 type Decision struct {
-	Refused  string // non-empty: an operator request is refused (409) for this reason; nothing changes
+	Refused  string // non-empty: an operator request is refused (409); the reason follows the service's name
 	Next     State
 	Goal     Goal
 	Ending   Ending
@@ -177,7 +177,7 @@ func decide(s Situation, e Event) Decision {
 		// Shutting down is final: nothing starts, operators are told so.
 		switch {
 		case e.byOperator():
-			d.Refused = "tend is shutting down"
+			d.Refused = fmt.Sprintf("cannot %s while tend is shutting down", eventVerb(e))
 			return d
 		case e == Exited && s.State == Stopping:
 		case e == Exited && s.State == Running:
@@ -190,7 +190,7 @@ func decide(s Situation, e Event) Decision {
 	switch act {
 	case Ignore:
 	case Refuse:
-		d.Refused = fmt.Sprintf("it is %s, it cannot %s now", s.State, eventVerb(e))
+		d.Refused = fmt.Sprintf("is %s, so it cannot %s", s.State, eventVerb(e))
 	case Launch, Fresh:
 		if act == Fresh {
 			d.Counters = Counters{}

@@ -117,4 +117,4 @@ func (s *Supervisor) reloadRefused(err error) {
 }
 
 // ErrConflict is a command the service's state does not allow.
-var ErrConflict = errors.New("not possible now")
+var ErrConflict = errors.New("refused")

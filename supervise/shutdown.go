@@ -139,7 +139,9 @@ func (s *Supervisor) advanceShutdown() {
 	}
 	level := s.deps.highestLive()
 	if level < 0 {
-		s.setExit(s.cleanStatus())
+		if !s.exitSet { // the main program's status, say, decided already
+			s.setExit(s.cleanStatus())
+		}
 		s.emit(Happening{Kind: EventShutdown, Reason: fmt.Sprintf("every service stopped; exit status %d", s.exitCode)})
 		s.end(s.endReason)
 		return
