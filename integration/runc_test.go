@@ -529,9 +529,15 @@ func TestRuncSupervisor(t *testing.T) {
 		t.Fatalf("services' output is not on the container's stdout\noutput:\n%s", c.output())
 	}
 
-	// tend ctl logs: not here yet (issue 11, the logs item). Once `tend ctl
-	// logs` exists, check here through c.exec that `tend ctl logs app`
-	// shows "app up" and `tend ctl logs` shows both services' lines.
+	// tend ctl logs, as `docker exec … tend ctl logs` would run it.
+	out, errOut, code = c.exec(t, "tend", "ctl", "logs", "app")
+	if code != 0 || !strings.Contains(out, "app | app up") {
+		t.Fatalf("tend ctl logs app: exit %d\n%s%s", code, out, errOut)
+	}
+	out, errOut, code = c.exec(t, "tend", "ctl", "logs")
+	if code != 0 || !strings.Contains(out, "db | db up") || !strings.Contains(out, "app | app up") {
+		t.Fatalf("tend ctl logs: exit %d\n%s%s", code, out, errOut)
+	}
 
 	// docker stop: SIGTERM, and tend exits 0 (every service stopped by tend
 	// counts as clean) well inside the 10 s grace.
