@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
-# Side-by-side benchmark of PID-1 inits: tend, tini-static, dumb-init and
-# catatonit (each only if present and it runs `INIT -- /bin/true`).
+# Side-by-side benchmark of PID-1 inits: tend, the Go floor, tini-static,
+# dumb-init and catatonit (each only if present and it runs
+# `INIT -- /bin/true`). The Go floor (gofloor/main.go, built here when `go`
+# is installed) is the smallest static Go program that starts the program
+# after `--` and waits for it: what the Go runtime costs any Go init. It
+# forwards no signal and reaps no orphan, so it is in the start-up, memory
+# and idle rows only.
 #
 #   sudo bench/pid1/run.sh                       # all inits found, 60 s idle window
 #   IDLE_SECONDS=10 bench/pid1/run.sh            # quicker
@@ -48,8 +53,8 @@
 #               child polls, the init can sleep. One warmup round, then
 #               REAP_RUNS rounds interleaved across inits; the median is
 #               reported. See orphans.c.
-# Ratios are value / the tini-static value (BASE=name to change); lower is
-# better for every metric.
+# Ratios are value / the tini-static value (BASE=name to change), and for
+# tend also / the Go floor's; lower is better for every metric.
 set -euo pipefail
 
 IDLE_SECONDS=${IDLE_SECONDS:-60}
@@ -117,6 +122,12 @@ trap 'exit 130' INT TERM HUP
 for h in startbench sigsink sigsend orphans; do
 	cc -O2 -Wall -o "$tmp/$h" "$here/$h.c" -lm || die "cannot build $h.c"
 done
+FLOOR=${FLOOR:-}
+if [[ -z $FLOOR ]] && command -v go >/dev/null; then
+	(cd "$here/gofloor" && CGO_ENABLED=0 GOFLAGS= go build -trimpath -ldflags='-s -w' -o "$tmp/go-floor" .) ||
+		log "cannot build the Go floor (gofloor/main.go)"
+	FLOOR=$tmp/go-floor
+fi
 
 # --- the inits -------------------------------------------------------------
 names=() bins=()
@@ -137,13 +148,19 @@ if (($#)); then
 	for b in "$@"; do add_init "$(basename "$b")" "$b"; done
 else
 	add_init tend "${TEND:-$repo/bin/tend}"
+	[[ -n $FLOOR ]] && add_init go-floor "$FLOOR"
 	add_init tini-static /usr/bin/tini-static
 	add_init dumb-init /usr/bin/dumb-init
 	add_init catatonit /usr/bin/catatonit
 fi
 ((${#names[@]})) || die "no init to benchmark"
-base=0
-for i in "${!names[@]}"; do [[ ${names[i]} == "$BASE" ]] && base=$i; done
+base=0 floor=-1
+for i in "${!names[@]}"; do
+	[[ ${names[i]} == "$BASE" ]] && base=$i
+	[[ ${names[i]} == go-floor ]] && floor=$i
+done
+# forwards NAME: whether the init forwards signals and reaps (the floor not).
+forwards() { [[ $1 != go-floor ]]; }
 
 # run_bg CMD...: run CMD as a tracked background job and wait for it. Bash
 # defers traps while a foreground command runs; `wait` is interrupted at
@@ -240,6 +257,7 @@ done <"$tmp/startup.txt"
 declare -A sig=()
 for mode in any one; do
 	for i in "${!bins[@]}"; do
+		forwards "${names[i]}" || { sig[$mode.$i]="— — - - 0 0"; continue; }
 		log "signals: ${names[i]}, $SIG_COUNT x SIGUSR1, $mode CPU"
 		pin=() drv=()
 		[[ $mode == one ]] && pin=(taskset -c "$SIG_CPU") drv=(taskset -c "$SIG_CPU")
@@ -266,6 +284,7 @@ spawn_pid1 "${bins[0]}" "$tmp/orphans" "$ORPHANS" "$tmp/reap.warmup"
 finish "$UPID" 90
 for ((r = 1; r <= REAP_RUNS; r++)); do
 	for i in "${!bins[@]}"; do
+		forwards "${names[i]}" || { reap[$i.$r]="—"; continue; }
 		log "orphans: ${names[i]}, round $r/$REAP_RUNS, $ORPHANS orphans"
 		out=$tmp/reap.$i.$r
 		spawn_pid1 "${bins[i]}" "$tmp/orphans" "$ORPHANS" "$out"
@@ -324,7 +343,8 @@ for i in "${!bins[@]}"; do
 	done
 	rs=()
 	for ((r = 1; r <= REAP_RUNS; r++)); do rs+=("${reap[$i.$r]}"); done
-	md=$(median "${rs[@]}")
+	md=—
+	forwards "${names[i]}" && md=$(median "${rs[@]}")
 	val[reap.$i]="$(fmt "$md" '%.1f ms') (runs: ${rs[*]})" num[reap.$i]=$md
 done
 
@@ -354,11 +374,18 @@ echo "- plain /bin/true: $(awk -v m="${st_mean[0]}" -v s="${st_sd[0]}" -v d="${s
 	'BEGIN { printf "%.3f ± %.3f ms (median %.3f)", m * 1000, s * 1000, d * 1000 }')"
 echo "- IDLE_SECONDS=$IDLE_SECONDS STARTUP_RUNS=$STARTUP_RUNS SIG_COUNT=$SIG_COUNT SIG_GAP_US=$SIG_GAP_US SIG_CPU=$SIG_CPU ORPHANS=$ORPHANS REAP_RUNS=$REAP_RUNS"
 echo
-echo "| metric | init | value | vs ${names[base]} |"
-echo "|---|---|---:|---:|"
+fl=""
+((floor >= 0)) && fl=" vs go-floor |"
+echo "| metric | init | value | vs ${names[base]} |$fl"
+echo "|---|---|---:|---:|${fl:+---:|}"
 for m in "${metrics[@]}"; do
 	for i in "${!bins[@]}"; do
 		if [[ $m == static ]]; then r="—"; else r=$(ratio "${num[$m.$i]}" "${num[$m.$base]}"); fi
-		echo "| ${label[$m]} | ${names[i]} | ${val[$m.$i]} | $r |"
+		f=""
+		if ((floor >= 0)); then
+			f=" — |"
+			[[ $m != static ]] && f=" $(ratio "${num[$m.$i]}" "${num[$m.$floor]}") |"
+		fi
+		echo "| ${label[$m]} | ${names[i]} | ${val[$m.$i]} | $r |$f"
 	done
 done
