@@ -4,6 +4,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -42,22 +43,18 @@ func tuneRuntime(wrapper bool, queued []unix.Signal) {
 func followLiveHeap(floor int64) {
 	debug.SetGCPercent(-1)
 	debug.SetMemoryLimit(floor)
+	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
 	var arm func()
 	arm = func() {
 		// 32 bytes keeps it out of the tiny allocator, whose blocks are
 		// shared and may never be freed.
 		runtime.SetFinalizer(new([32]byte), func(*[32]byte) {
 			defer guard.Recover("memory limit")
-			// Right after a collection the heap in use is the live heap
-			// and what was allocated since. (runtime/metrics has the
-			// live heap itself, but importing it costs every start-up
-			// 0.11-0.16 ms of package initialisation; this costs one
-			// short stop of the world per collection, and tend collects
-			// rarely.)
-			var ms runtime.MemStats
-			runtime.ReadMemStats(&ms)
-			live := int64(ms.HeapAlloc)
-			debug.SetMemoryLimit(max(floor, 2*live+4<<20))
+			metrics.Read(sample)
+			if sample[0].Value.Kind() == metrics.KindUint64 {
+				live := int64(sample[0].Value.Uint64())
+				debug.SetMemoryLimit(max(floor, 2*live+4<<20))
+			}
 			arm()
 		})
 	}
