@@ -25,7 +25,7 @@ func tuneRuntime(wrapper bool, queued []unix.Signal) {
 		floor = 24 << 20
 	}
 	followLiveHeap(floor)
-	reserveThreads(queued, wrapper)
+	reserveThreads(queued)
 	// The runtime opens the network poller (epoll and an eventfd) the first
 	// time a timer is set, and a poller it cannot open is a fatal error. A
 	// timer now takes the two descriptors while there are some to take; a
@@ -72,21 +72,6 @@ const maxProcs = 4
 // room to spare.
 const spareThreads = 12
 
-// Wrapper mode runs one program and no services: one P is enough (it
-// forwards signals and reaps; nothing in it computes), and fewer threads
-// can be busy at once. Counted as for spareThreads (docs/reliability.md,
-// "Threads"): the P's thread 1; the os/signal loop and the runtime's
-// signal thread 2; the poller's wait 1; goroutines that can be in a
-// blocking system call at once: the log writer, the wrapper loop (a kill,
-// the /proc scan at exit), the reaper's wait4, and in a VM the console
-// drain: 4. That is 8; 1 + 9 are made. The main thread, which catches
-// signals in wrapper mode (signals.Catcher), is locked to main and is not
-// one of them. Each thread fewer saves about 80 µs of start-up.
-const (
-	wrapperProcs        = 1
-	wrapperSpareThreads = 9
-)
-
 // reserveThreads makes, at start-up, every OS thread tend will need, so
 // that it never has to create one once it runs: the runtime keeps idle
 // threads for good and makes a new one only when none is idle, and a
@@ -105,15 +90,11 @@ const (
 // own when every thread is taken, one the mask never reaches. With one P,
 // every thread made here is made for, and blocked by, a locked goroutine,
 // and every thread made before (at most a few, idle) is reused by one.
-func reserveThreads(queued []unix.Signal, wrapper bool) {
+func reserveThreads(queued []unix.Signal) {
 	procs := min(runtime.GOMAXPROCS(1), maxProcs)
-	spare := spareThreads
-	if wrapper {
-		procs, spare = wrapperProcs, wrapperSpareThreads
-	}
 	defer runtime.GOMAXPROCS(procs)
 	set := signals.SetOf(queued)
-	n := procs + spare
+	n := procs + spareThreads
 	var arrived atomic.Int32
 	var exited sync.WaitGroup
 	release := make(chan struct{})
