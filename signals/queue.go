@@ -149,6 +149,15 @@ func (q *Queue) Stop() { close(q.stop) }
 
 func (q *Queue) run(urgent, rest <-chan os.Signal) {
 	for {
+		// Urgent ones first: select picks at random among ready cases,
+		// which could hand out a signal of the flood while a TERM waits
+		// in its channel.
+		select {
+		case s := <-urgent:
+			q.add(s.(unix.Signal))
+			continue
+		default:
+		}
 		var out chan<- os.Signal
 		var head os.Signal
 		if sig, ok := q.head(); ok {
