@@ -4,7 +4,6 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
-	"runtime/metrics"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,7 +24,7 @@ func tuneRuntime(wrapper bool, queued []unix.Signal) {
 		floor = 24 << 20
 	}
 	followLiveHeap(floor)
-	reserveThreads(queued)
+	reserveThreads(queued, wrapper)
 	// The runtime opens the network poller (epoll and an eventfd) the first
 	// time a timer is set, and a poller it cannot open is a fatal error. A
 	// timer now takes the two descriptors while there are some to take; a
@@ -43,18 +42,22 @@ func tuneRuntime(wrapper bool, queued []unix.Signal) {
 func followLiveHeap(floor int64) {
 	debug.SetGCPercent(-1)
 	debug.SetMemoryLimit(floor)
-	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
 	var arm func()
 	arm = func() {
 		// 32 bytes keeps it out of the tiny allocator, whose blocks are
 		// shared and may never be freed.
 		runtime.SetFinalizer(new([32]byte), func(*[32]byte) {
 			defer guard.Recover("memory limit")
-			metrics.Read(sample)
-			if sample[0].Value.Kind() == metrics.KindUint64 {
-				live := int64(sample[0].Value.Uint64())
-				debug.SetMemoryLimit(max(floor, 2*live+4<<20))
-			}
+			// Right after a collection the heap in use is the live heap
+			// and what was allocated since. (runtime/metrics has the
+			// live heap itself, but importing it costs every start-up
+			// 0.11-0.16 ms of package initialisation; this costs one
+			// short stop of the world per collection, and tend collects
+			// rarely.)
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			live := int64(ms.HeapAlloc)
+			debug.SetMemoryLimit(max(floor, 2*live+4<<20))
 			arm()
 		})
 	}
@@ -71,6 +74,22 @@ const maxProcs = 4
 // write of service output, a fork, a file read, the network poller), with
 // room to spare.
 const spareThreads = 12
+
+// Wrapper mode runs one program and no services, so fewer threads can be
+// busy at once. Counted as for spareThreads (docs/reliability.md,
+// "Threads"): the Ps' threads 2; the os/signal loop and the runtime's
+// signal thread 2; the poller's wait 1; goroutines that can be in a
+// blocking system call at once: the log writer, the wrapper loop (a kill,
+// the /proc scan at exit), the reaper's wait4, and in a VM the console
+// drain: 4. That is 9; 2 + 9 are made. The main thread, which catches
+// signals in wrapper mode (signals.Catcher), is locked to main and is not
+// one of them. Two Ps, not one: the catcher takes a P each time it wakes,
+// and with one P a flood it forwards starves the goroutines that carry
+// the signals arriving through os/signal (a TERM among them).
+const (
+	wrapperProcs        = 2
+	wrapperSpareThreads = 9
+)
 
 // reserveThreads makes, at start-up, every OS thread tend will need, so
 // that it never has to create one once it runs: the runtime keeps idle
@@ -90,11 +109,15 @@ const spareThreads = 12
 // own when every thread is taken, one the mask never reaches. With one P,
 // every thread made here is made for, and blocked by, a locked goroutine,
 // and every thread made before (at most a few, idle) is reused by one.
-func reserveThreads(queued []unix.Signal) {
+func reserveThreads(queued []unix.Signal, wrapper bool) {
 	procs := min(runtime.GOMAXPROCS(1), maxProcs)
+	spare := spareThreads
+	if wrapper {
+		procs, spare = wrapperProcs, wrapperSpareThreads
+	}
 	defer runtime.GOMAXPROCS(procs)
 	set := signals.SetOf(queued)
-	n := procs + spareThreads
+	n := procs + spare
 	var arrived atomic.Int32
 	var exited sync.WaitGroup
 	release := make(chan struct{})

@@ -26,6 +26,47 @@ func runWrapper(o cli.Options, r *reaper.Reaper, sigs <-chan os.Signal, log *log
 		return reaper.ExitCode(err)
 	}
 	log.Debugf("started %s as process %d", o.Command[0], pid)
+	if v == nil && toMain != nil {
+		queued := signals.Queued(signals.Urgent(o.Rewrite))
+		return catchOnMainThread(signals.NewCatcher(signals.Caught(queued)),
+			func() int { return wrapperLoop(o, r, pid, exited, sigs, log, v) },
+			func(sig unix.Signal) { forward(o, r, pid, sig, signals.Wrapper, log) })
+	}
+	return wrapperLoop(o, r, pid, exited, sigs, log, v)
+}
+
+// catchOnMainThread is wrapper mode's fast path (signals.Catcher): the
+// main thread takes signals off the kernel's queue and forwards them
+// itself (fwd), while loop, here, forwards the ones that came through
+// os/signal and returns the main program's exit status. The loop's end,
+// or its panic, stops the catcher.
+func catchOnMainThread(c *signals.Catcher, loop func() int, fwd func(unix.Signal)) int {
+	defer c.Stop()
+	toMain <- func() { c.Run(fwd) }
+	return loop()
+}
+
+// forward delivers sig, received from outside, to the main program pid as
+// wrapper mode does (the rewrite table, -g), or absorbs it.
+func forward(o cli.Options, r *reaper.Reaper, pid int, sig unix.Signal, mode signals.Mode, log *logrus.Logger) {
+	action, to := signals.Route(mode, o.Rewrite, sig)
+	if action != signals.Forward {
+		// Never a word about SIGPIPE: tend raises it on itself when its
+		// own output is gone, and a log line about it would be the next
+		// write to fail (a self-feeding loop).
+		if sig != unix.SIGPIPE {
+			log.Debugf("absorbed %s", signals.Name(sig))
+		}
+		return
+	}
+	if err := r.Signal(pid, to, o.KillGroup); err != nil {
+		log.Debugf("forwarding %s to %d: %v", signals.Name(to), pid, err)
+	}
+}
+
+// wrapperLoop waits for the main program pid to end, forwarding the
+// signals that come through os/signal (sigs) meanwhile.
+func wrapperLoop(o cli.Options, r *reaper.Reaper, pid int, exited <-chan reaper.Exit, sigs <-chan os.Signal, log *logrus.Logger, v *vm) int {
 	mode := signals.Wrapper
 	power := make(chan bool, 4) // true for the first request
 	if v != nil {
@@ -45,17 +86,8 @@ func runWrapper(o cli.Options, r *reaper.Reaper, sigs <-chan os.Signal, log *log
 			switch action {
 			case signals.PowerOff, signals.Reboot:
 				v.request(action, "received "+signals.Name(sig))
-			case signals.Forward:
-				if err := r.Signal(pid, sig, o.KillGroup); err != nil {
-					log.Debugf("forwarding %s to %d: %v", signals.Name(sig), pid, err)
-				}
 			default:
-				// Never a word about SIGPIPE: tend raises it on itself when
-				// its own output is gone, and a log line about it would be
-				// the next write to fail (a self-feeding loop).
-				if s != unix.SIGPIPE {
-					log.Debugf("absorbed %s", signals.Name(s.(syscall.Signal)))
-				}
+				forward(o, r, pid, s.(syscall.Signal), mode, log)
 			}
 		case first := <-power:
 			if first {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -23,20 +24,22 @@ const (
 // Max is the highest signal number Linux delivers.
 const Max = rtMax
 
-var byName = map[string]unix.Signal{}
-
-func init() {
+// byName is built on first use: wrapper mode without -r never parses a
+// signal name, and start-up does not pay for the map.
+var byName = sync.OnceValue(func() map[string]unix.Signal {
+	m := map[string]unix.Signal{}
 	for n := unix.Signal(1); n < firstRT; n++ {
 		if name := unix.SignalName(n); name != "" {
-			byName[strings.TrimPrefix(name, "SIG")] = n
+			m[strings.TrimPrefix(name, "SIG")] = n
 		}
 	}
 	// Aliases the kernel headers define and users type.
-	byName["IOT"] = unix.SIGABRT
-	byName["POLL"] = unix.SIGIO
-	byName["CLD"] = unix.SIGCHLD
-	byName["PWR"] = unix.SIGPWR
-}
+	m["IOT"] = unix.SIGABRT
+	m["POLL"] = unix.SIGIO
+	m["CLD"] = unix.SIGCHLD
+	m["PWR"] = unix.SIGPWR
+	return m
+})
 
 // Parse reads a signal given as a name with or without "SIG" (any case),
 // as "RTMIN+n"/"RTMAX-n", or as a number from 1 to 64.
@@ -50,7 +53,7 @@ func Parse(s string) (unix.Signal, error) {
 		return unix.Signal(n), nil
 	}
 	up := strings.TrimPrefix(strings.ToUpper(s), "SIG")
-	if sig, ok := byName[up]; ok {
+	if sig, ok := byName()[up]; ok {
 		return sig, nil
 	}
 	if sig, ok := parseRT(up); ok {
