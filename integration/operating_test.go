@@ -84,17 +84,28 @@ command = ["sh", "-c", "for i in 1 2 3 4 5; do echo line $i; done; echo oops >&2
 command = "sleep 300"
 `)
 	c.waitState(t, "talker", "running")
+	// Six lines were written: five on stdout, then one on stderr. The two
+	// pipes are read apart, so "oops" may be stamped before "line 5".
 	deadline := time.Now().Add(5 * time.Second)
 	var out string
 	for time.Now().Before(deadline) {
-		out, _, _ = c.ctl(t, "logs", "-n", "2", "talker")
-		if strings.Contains(out, "oops") {
+		out, _, _ = c.ctl(t, "logs", "-n", "6", "talker")
+		if strings.Contains(out, "oops") && strings.Contains(out, "line 5") {
 			break
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) != 2 || !strings.HasSuffix(lines[0], "talker | line 5") || !strings.HasSuffix(lines[1], "talker | oops") {
+	var stdout []string
+	for _, l := range lines {
+		if i := strings.Index(l, "talker | line "); i >= 0 {
+			stdout = append(stdout, l[i+len("talker | "):])
+		}
+	}
+	if len(lines) != 6 || strings.Join(stdout, ",") != "line 1,line 2,line 3,line 4,line 5" || !strings.Contains(out, "talker | oops") {
+		t.Fatalf("tend ctl logs -n 6 talker:\n%s", out)
+	}
+	if out, _, _ := c.ctl(t, "logs", "-n", "2", "talker"); len(strings.Split(strings.TrimSpace(out), "\n")) != 2 {
 		t.Fatalf("tend ctl logs -n 2 talker:\n%s", out)
 	}
 	if _, errOut, code := c.ctl(t, "logs", "nope"); code != 1 || !strings.Contains(errOut, "no such service") {
@@ -133,14 +144,25 @@ command = "sleep 300"
 	ev, lg := bufio.NewScanner(evOut), bufio.NewScanner(lgOut)
 	want(ev, "talker running → stopping: operator restart")
 	want(ev, "talker stopping → running: restarted")
-	want(lg, "talker | line 1")
-	want(lg, "talker | oops")
+	// stdout and stderr are two pipes read apart: their lines may
+	// interleave either way, each stream in its own order.
+	seen := map[string]bool{}
+	for !(seen["line 1"] && seen["oops"]) && lg.Scan() {
+		for _, w := range []string{"line 1", "oops"} {
+			if strings.HasSuffix(lg.Text(), "talker | "+w) {
+				seen[w] = true
+			}
+		}
+	}
+	if !seen["line 1"] || !seen["oops"] {
+		t.Fatalf("tend ctl logs -f after the restart saw %v", seen)
+	}
 	if _, _, code := c.ctl(t, "shutdown"); code != 0 {
 		t.Fatal("shutdown not answered")
 	}
 	// Both streams end when tend exits.
 	if err := events.Wait(); err != nil {
-		t.Errorf("tend ctl events after tend exited: %v", err)
+		t.Errorf("tend ctl events after tend exited: %v\n%s", err, c.errb.String())
 	}
 	if err := follow.Wait(); err != nil {
 		t.Errorf("tend ctl logs -f after tend exited: %v", err)
