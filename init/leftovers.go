@@ -89,10 +89,41 @@ func descendants(root int) []int {
 	for len(queue) > 0 {
 		pid := queue[0]
 		queue = queue[1:]
-		out = append(out, pid)
+		if !dying(pid) {
+			out = append(out, pid)
+		}
 		queue = append(queue, children[pid]...)
 	}
 	return out
+}
+
+// dying: pid is a zombie waiting for the reaper, or has a SIGKILL pending
+// (a process group's, say, whose members are still on their way out). It
+// needs no signal from the leftovers sweep.
+func dying(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return true // gone already
+	}
+	const sigkillBit = 1 << (unix.SIGKILL - 1)
+	for _, line := range strings.Split(string(b), "\n") {
+		key, value, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		value = strings.TrimSpace(value)
+		switch key {
+		case "State":
+			if strings.HasPrefix(value, "Z") || strings.HasPrefix(value, "X") {
+				return true
+			}
+		case "SigPnd", "ShdPnd":
+			if bits, err := strconv.ParseUint(value, 16, 64); err == nil && bits&sigkillBit != 0 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // parentOf reads the PPID from /proc/PID/stat; the command name in field 2
