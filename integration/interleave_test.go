@@ -5,6 +5,7 @@ package integration
 
 import (
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -20,20 +21,18 @@ func processesWith(marker string) int {
 			continue
 		}
 		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
-		if len(args) > 0 && args[len(args)-1] == marker && alive(atoi(e.Name())) {
+		if len(args) > 0 && args[len(args)-1] == marker && alive(dirPid(e.Name())) {
 			n++
 		}
 	}
 	return n
 }
 
-func atoi(s string) int {
-	n := 0
-	for _, c := range s {
-		if c < '0' || c > '9' {
-			return -1
-		}
-		n = n*10 + int(c-'0')
+// dirPid is the PID a /proc entry names, or -1.
+func dirPid(s string) int {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return -1
 	}
 	return n
 }

@@ -145,7 +145,6 @@ type Situation struct {
 	State    State
 	Goal     Goal
 	Ending   Ending
-	Oneshot  bool
 	Restart  Restart
 	Counters Counters
 	Run      Run // for Exited: the run that ended

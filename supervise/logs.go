@@ -270,11 +270,6 @@ func (r *ring) line(off int, service string) LogLine {
 	return LogLine{Time: time.Unix(0, int64(binary.LittleEndian.Uint64(head[:]))), Service: service, Stream: stream, Line: string(text)}
 }
 
-func (r *ring) appendLines(out []LogLine, service string) []LogLine {
-	r.each(func(_ int64, off int) { out = append(out, r.line(off, service)) })
-	return out
-}
-
 // alloc maps the ring's memory; the heap serves if mapping fails.
 func (r *ring) alloc() {
 	if b, err := unix.Mmap(-1, 0, r.max, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS); err == nil {

@@ -188,3 +188,9 @@ func TestRingAgreesWithASlice(t *testing.T) {
 		r.free()
 	}
 }
+
+// appendLines decodes every record of a ring, oldest first.
+func (r *ring) appendLines(out []LogLine, service string) []LogLine {
+	r.each(func(_ int64, off int) { out = append(out, r.line(off, service)) })
+	return out
+}

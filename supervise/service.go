@@ -65,7 +65,6 @@ func (svc *service) situation() Situation {
 		State:    svc.state,
 		Goal:     svc.goal,
 		Ending:   svc.ending,
-		Oneshot:  svc.spec.Oneshot,
 		Restart:  RestartOf(svc.spec),
 		Counters: svc.counters,
 	}
