@@ -246,7 +246,10 @@ func TestForkFailureIsNotExit126(t *testing.T) {
 	needRoot(t)
 	// How many descriptors tend holds when it forks: a first run lists
 	// its own (it is the program's parent, PID 1 of the namespace).
-	probe := run{pid1: true, args: []string{"--", "sh", "-c", "ls /proc/$PPID/fd"}}.do(t)
+	// It waits first: right after exec, tend may still hold the fork's
+	// status pipe, which it closes once ForkExec returns, and counting it
+	// would set the limit too high (the test then flaked with exit 0).
+	probe := run{pid1: true, args: []string{"--", "sh", "-c", "sleep 0.3; ls /proc/$PPID/fd"}}.do(t)
 	open := map[int]bool{}
 	for _, f := range strings.Fields(probe.stdout) {
 		n, err := strconv.Atoi(f)
