@@ -1,7 +1,6 @@
 package supervise
 
 import (
-	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -46,8 +45,12 @@ type notifySocket struct {
 var notifyFields = []string{"READY", "STATUS", "MAINPID"}
 
 func openNotify(service string) (*notifySocket, error) {
+	// getrandom(2) rather than crypto/rand, which would link (and
+	// initialise at every start-up, wrapper mode's included) the whole
+	// FIPS crypto module for eight bytes. The name only has to be hard
+	// to guess; GRND_NONBLOCK never waits for the entropy pool at boot.
 	var nonce [8]byte
-	_, _ = rand.Read(nonce[:])
+	_, _ = unix.Getrandom(nonce[:], unix.GRND_NONBLOCK)
 	addr := fmt.Sprintf("@tend/%d/%s/%s", os.Getpid(), service, hex.EncodeToString(nonce[:]))
 	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: addr, Net: "unixgram"})
 	if err != nil {
