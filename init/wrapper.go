@@ -27,22 +27,35 @@ func runWrapper(o cli.Options, r *reaper.Reaper, sigs <-chan os.Signal, log *log
 	}
 	log.Debugf("started %s as process %d", o.Command[0], pid)
 	if v == nil && toMain != nil {
-		queued := signals.Queued(signals.Urgent(o.Rewrite))
-		return catchOnMainThread(signals.NewCatcher(signals.Caught(queued)),
-			func() int { return wrapperLoop(o, r, pid, exited, sigs, log, v) },
-			func(sig unix.Signal) { forward(o, r, pid, sig, signals.Wrapper, log) })
+		caught := signals.Caught(signals.Queued(signals.Urgent(o.Rewrite)))
+		c := signals.NewCatcher(caught)
+		catch := func() { c.Run(func(sig unix.Signal) { forward(o, r, pid, sig, signals.Wrapper, log) }) }
+		// The direct loop cannot log; with -vv every forwarded and
+		// absorbed signal is logged, so the logging path is taken.
+		if !log.IsLevelEnabled(logrus.DebugLevel) {
+			if fd, err := r.PidFD(pid); err == nil {
+				defer unix.Close(fd)
+				route := signals.ForwardingFor(signals.Wrapper, o.Rewrite, caught)
+				route.PidFD = fd
+				if o.KillGroup {
+					route.Group = pid
+				}
+				catch = func() { c.RunDirect(&route) }
+			}
+		}
+		return catchOnMainThread(c, catch, func() int { return wrapperLoop(o, r, pid, exited, sigs, log, v) })
 	}
 	return wrapperLoop(o, r, pid, exited, sigs, log, v)
 }
 
 // catchOnMainThread is wrapper mode's fast path (signals.Catcher): the
 // main thread takes signals off the kernel's queue and forwards them
-// itself (fwd), while loop, here, forwards the ones that came through
+// itself (catch), while loop, here, forwards the ones that came through
 // os/signal and returns the main program's exit status. The loop's end,
 // or its panic, stops the catcher.
-func catchOnMainThread(c *signals.Catcher, loop func() int, fwd func(unix.Signal)) int {
+func catchOnMainThread(c *signals.Catcher, catch func(), loop func() int) int {
 	defer c.Stop()
-	toMain <- func() { c.Run(fwd) }
+	toMain <- catch
 	return loop()
 }
 

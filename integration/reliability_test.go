@@ -249,7 +249,10 @@ func TestForkFailureIsNotExit126(t *testing.T) {
 	// It waits first: right after exec, tend may still hold the fork's
 	// status pipe, which it closes once ForkExec returns, and counting it
 	// would set the limit too high (the test then flaked with exit 0).
-	probe := run{pid1: true, args: []string{"--", "sh", "-c", "sleep 0.3; ls /proc/$PPID/fd"}}.do(t)
+	// Nor the pidfd that wrapper mode opens for the program once it is
+	// forked (signals.Catcher.RunDirect).
+	probe := run{pid1: true, args: []string{"--", "sh", "-c",
+		`sleep 0.3; for f in /proc/$PPID/fd/*; do case $(readlink $f) in *pidfd*) ;; *) echo ${f##*/} ;; esac; done`}}.do(t)
 	open := map[int]bool{}
 	for _, f := range strings.Fields(probe.stdout) {
 		n, err := strconv.Atoi(f)

@@ -184,6 +184,19 @@ func (r *Reaper) Start(c Cmd) (pid int, exited <-chan Exit, err error) {
 	return pid, ch, nil
 }
 
+// PidFD opens a pidfd (pidfd_open(2)) for pid, a child started through
+// Start and not reaped yet: a descriptor that names that process and never
+// a later one given the same PID, so whoever holds it can signal the
+// process without the reaper's lock (signals.Catcher.RunDirect).
+func (r *Reaper) PidFD(pid int) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, live := r.owners[pid]; !live {
+		return -1, unix.ESRCH
+	}
+	return unix.PidfdOpen(pid, 0)
+}
+
 // Signal sends sig to pid, or to its process group when group is set, if pid
 // is a child started through Start that has not been reaped yet. A group is
 // still signalled after its leader was reaped: the kernel does not reuse a

@@ -43,13 +43,12 @@ func Caught(queued []unix.Signal) []unix.Signal {
 //
 // Why it loses nothing: the kernel gives a signal sent to the process to
 // the thread group leader first whenever that thread does not block it
-// (kernel/signal.c, complete_signal). The main thread blocks the caught
-// set except while it waits in sigtimedwait, which unblocks the set for
-// the length of the wait. So a signal that arrives while the main thread
-// waits is taken by the wait, and one that arrives while it is busy
-// forwarding goes to another thread, whose runtime handler hands it to
-// os/signal, where tend is subscribed to every signal as before: the
-// subscription is unchanged and stays the fallback. Only the order of two
+// (kernel/signal.c, complete_signal). So a signal that arrives while the
+// main thread waits in sigtimedwait is taken by the wait, and one that
+// arrives while it is busy forwarding is handled on it (or on another
+// thread) by the runtime's handler, which hands it to os/signal, where
+// tend is subscribed to every signal as before: the subscription is
+// unchanged and stays the fallback. Only the order of two
 // signals that take different paths can differ from the order they were
 // sent in, as it can between any two different signals.
 //
@@ -71,17 +70,16 @@ func NewCatcher(list []unix.Signal) *Catcher {
 	return c
 }
 
-// Run blocks the set on the calling thread and hands each caught signal to
-// fwd until Stop is called. It returns at once, leaving everything to
-// os/signal, when the calling thread is not the main thread (the kernel
-// would not prefer it) or the set is empty; and it unblocks the set and
-// returns if the wait cannot be made. The set stays blocked after Stop: a
-// signal still pending on the main thread is one nobody needs any more.
+// Run hands each caught signal to fwd until Stop is called. It returns at
+// once, leaving everything to os/signal, when the calling thread is not
+// the main thread (the kernel would not prefer it) or the set is empty,
+// and it returns if the wait cannot be made. Stop's signal stays blocked
+// on the thread after Stop: one still pending is one nobody needs.
 func (c *Catcher) Run(fwd func(unix.Signal)) {
 	if c.wake == 0 || unix.Gettid() != unix.Getpid() {
 		return
 	}
-	if unix.PthreadSigmask(unix.SIG_BLOCK, &c.set, nil) != nil {
+	if !c.blockWake() {
 		return
 	}
 	// Stop stores done, then looks at waiting; this stores waiting, then
@@ -101,10 +99,23 @@ func (c *Catcher) Run(fwd func(unix.Signal)) {
 			// A handler ran on this thread (the runtime's preemption
 			// signal); sigtimedwait is never restarted.
 		default:
-			_ = unix.PthreadSigmask(unix.SIG_UNBLOCK, &c.set, nil)
 			return
 		}
 	}
+}
+
+// blockWake blocks Stop's signal on the calling thread, so that Stop's
+// wake-up waits for the wait, never reaching the runtime's handler (which
+// would forward it). Only that one: had the thread blocked the whole set
+// between two waits, the kernel would wake another thread at the end of
+// every wait (kernel/signal.c, retarget_shared_pending: the signal just
+// taken is still pending, and now blocked here), sysmon as a rule, which
+// then took the CPU from the forwarding thread. Unblocked, a signal that
+// comes while this thread is not waiting is handled on it by the runtime
+// and reaches os/signal, like one taken by any other thread.
+func (c *Catcher) blockWake() bool {
+	wake := SetOf([]unix.Signal{c.wake})
+	return unix.PthreadSigmask(unix.SIG_BLOCK, &wake, nil) == nil
 }
 
 // sigsetSize is the kernel's sigset_t: 64 signals.
