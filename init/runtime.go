@@ -55,8 +55,9 @@ func followLiveHeap(floor int64) {
 			// allocated since: under a fast churn of control
 			// connections that ratcheted the limit up cycle after cycle
 			// (VmHWM 5 → 110 MB in 3 s of 2,000 reconnecting clients).
-			// runtime/metrics costs start-up ~0.08 ms of package
-			// initialisation; a limit that holds is worth it.
+			// runtime/metrics costs every start-up ~0.1 ms of package
+			// initialisation (inittrace: 0.08-0.12 ms); a limit that
+			// holds is worth it.
 			metrics.Read(liveHeap[:])
 			live := int64(liveHeap[0].Value.Uint64())
 			debug.SetMemoryLimit(max(floor, 2*live+4<<20))

@@ -34,6 +34,9 @@ func runWrapper(o cli.Options, r *reaper.Reaper, sigs <-chan os.Signal, log *log
 		// absorbed signal is logged, so the logging path is taken.
 		if !log.IsLevelEnabled(logrus.DebugLevel) {
 			if fd, err := r.PidFD(pid); err == nil {
+				// Closed once the program has ended; a signal the loop
+				// sends after that, before Stop reaches it, fails with
+				// EBADF at worst (tend opens no other pidfd).
 				defer unix.Close(fd)
 				route := signals.ForwardingFor(signals.Wrapper, o.Rewrite, caught)
 				route.PidFD = fd
