@@ -187,14 +187,26 @@ func (r *Reaper) Start(c Cmd) (pid int, exited <-chan Exit, err error) {
 // PidFD opens a pidfd (pidfd_open(2)) for pid, a child started through
 // Start and not reaped yet: a descriptor that names that process and never
 // a later one given the same PID, so whoever holds it can signal the
-// process without the reaper's lock (signals.Catcher.RunDirect).
+// process without the reaper's lock (signals.Catcher.RunDirect). It fails
+// unless pidfd_send_signal works too: a seccomp profile (an old Docker's,
+// for one) may allow neither, or only pidfd_open, and a caller must then
+// signal through Signal.
 func (r *Reaper) PidFD(pid int) (int, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, live := r.owners[pid]; !live {
 		return -1, unix.ESRCH
 	}
-	return unix.PidfdOpen(pid, 0)
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return -1, err
+	}
+	// Signal 0 checks the call and the permission, and sends nothing.
+	if err := unix.PidfdSendSignal(fd, 0, nil, 0); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	return fd, nil
 }
 
 // Signal sends sig to pid, or to its process group when group is set, if pid

@@ -127,6 +127,34 @@ func TestSignalOnlyLiveChildren(t *testing.T) {
 	}
 }
 
+// A pidfd is given only for a live child, and signals that child.
+func TestPidFDOnlyForLiveChildren(t *testing.T) {
+	r := startReaper(t, nil)
+	pid, ch, err := r.Start(Cmd{Args: []string{"sleep", "30"}, Env: os.Environ()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fd, err := r.PidFD(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if err := unix.PidfdSendSignal(fd, unix.SIGTERM, nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	if e := wait(t, ch); e.Code() != 143 {
+		t.Fatalf("got %s", e)
+	}
+	if fd, err := r.PidFD(pid); !errors.Is(err, unix.ESRCH) {
+		unix.Close(fd)
+		t.Fatalf("pidfd for a reaped pid: %v, want ESRCH", err)
+	}
+	// The old descriptor still names the reaped process, never a new one.
+	if err := unix.PidfdSendSignal(fd, unix.SIGTERM, nil, 0); !errors.Is(err, unix.ESRCH) {
+		t.Fatalf("signal through the pidfd of a reaped process: %v, want ESRCH", err)
+	}
+}
+
 func TestStartErrors(t *testing.T) {
 	r := startReaper(t, nil)
 	dir := t.TempDir()
