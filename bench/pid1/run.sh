@@ -42,7 +42,10 @@
 #               but noisy: a cross-CPU wakeup costs 20-150 us on some VMs and
 #               where the scheduler puts the init varies from run to run; the
 #               pinned run shows the init's own code path (and runs Go with
-#               GOMAXPROCS=1, as in a one-CPU container).
+#               GOMAXPROCS=1, as in a one-CPU container). Then both again
+#               with the init as an ordinary process, not PID 1 ("not PID
+#               1" rows; tini warns that it is no subreaper, which does not
+#               matter here).
 #  5. orphans   `INIT -- orphans N` as PID 1. The child's intermediate process
 #               creates N processes that exit at once, waits without reaping
 #               until all N are zombies, stamps t0 and exits: that re-parents all
@@ -205,6 +208,25 @@ spawn_pid1() {
 	die "$bin did not start under unshare (see $tmp/init.log)"
 }
 
+# spawn_plain BIN ARGS...: start `BIN -- ARGS` as an ordinary process (not
+# PID 1: as under `docker run --init`'s parent, or a CI job's wrapper), in
+# the background, prefixed by pin; sets UPID and IPID (both the init).
+spawn_plain() {
+	local bin=$1
+	shift
+	"${pin[@]}" "${dflt[@]}" "$bin" -- "$@" </dev/null >>"$tmp/init.log" 2>&1 &
+	UPID=$! IPID=$!
+	live[$UPID]=
+}
+
+# finish_plain PID: kill a plain init's children, then the init (its
+# children would otherwise be left to the host's init, still running).
+finish_plain() {
+	local c
+	for c in $(pgrep -P "$1" 2>/dev/null); do kill -KILL "$c" 2>/dev/null || true; done
+	finish "$1"
+}
+
 # ctx_sum PID: "switches threads" summed over every thread of PID.
 ctx_sum() {
 	cat /proc/"$1"/task/*/status 2>/dev/null |
@@ -254,23 +276,29 @@ while read -r mean sd med _; do
 done <"$tmp/startup.txt"
 
 # --- 4: signal forwarding ----------------------------------------------------
+# Modes: any and one CPU as PID 1 (the container case), then the same not
+# as PID 1 (plainany, plainone).
 declare -A sig=()
-for mode in any one; do
+for mode in any one plainany plainone; do
 	for i in "${!bins[@]}"; do
 		forwards "${names[i]}" || { sig[$mode.$i]="— — - - 0 0"; continue; }
-		log "signals: ${names[i]}, $SIG_COUNT x SIGUSR1, $mode CPU"
+		log "signals: ${names[i]}, $SIG_COUNT x SIGUSR1, $mode"
 		pin=() drv=()
-		[[ $mode == one ]] && pin=(taskset -c "$SIG_CPU") drv=(taskset -c "$SIG_CPU")
+		[[ $mode == *one ]] && pin=(taskset -c "$SIG_CPU") drv=(taskset -c "$SIG_CPU")
 		fifo=$tmp/sig.$mode.$i.fifo
 		mkfifo "$fifo"
-		spawn_pid1 "${bins[i]}" "$tmp/sigsink" "$fifo"
+		if [[ $mode == plain* ]]; then
+			spawn_plain "${bins[i]}" "$tmp/sigsink" "$fifo"
+		else
+			spawn_pid1 "${bins[i]}" "$tmp/sigsink" "$fifo"
+		fi
 		out=$tmp/sig.$mode.$i
 		if run_bg "${drv[@]}" "$tmp/sigsend" "$IPID" "$fifo" "$SIG_COUNT" "$SIG_GAP_US" "$SIG_WARMUP" >"$out"; then
 			sig[$mode.$i]=$(<"$out")
 		else
 			sig[$mode.$i]="failed failed - - 0 0"
 		fi
-		finish "$UPID"
+		if [[ $mode == plain* ]]; then finish_plain "$UPID"; else finish "$UPID"; fi
 	done
 done
 pin=()
@@ -336,7 +364,7 @@ for i in "${!bins[@]}"; do
 	val[over.$i]="$o ms" num[over.$i]=$o
 	val[rss.$i]="${hwm[i]} KiB" num[rss.$i]=${hwm[i]}
 	val[ctx.$i]="${ctx[i]} (${thr[i]})" num[ctx.$i]=${ctx[i]}
-	for mode in any one; do
+	for mode in any one plainany plainone; do
 		read -r p50 p99 _ _ _ lost <<<"${sig[$mode.$i]}"
 		val[p50$mode.$i]=$(fmt "$p50" '%.1f µs') num[p50$mode.$i]=$p50
 		val[p99$mode.$i]="$(fmt "$p99" '%.1f µs')$([[ $lost == 0 ]] || echo " ($lost lost)")" num[p99$mode.$i]=$p99
@@ -348,7 +376,7 @@ for i in "${!bins[@]}"; do
 	val[reap.$i]="$(fmt "$md" '%.1f ms') (runs: ${rs[*]})" num[reap.$i]=$md
 done
 
-metrics=(size static start over rss ctx p50any p99any p50one p99one reap)
+metrics=(size static start over rss ctx p50any p99any p50one p99one p50plainany p99plainany p50plainone p99plainone reap)
 declare -A label=(
 	[size]="binary size"
 	[static]="static binary"
@@ -356,10 +384,14 @@ declare -A label=(
 	[over]="startup overhead vs plain /bin/true"
 	[rss]="peak RSS of the init (VmHWM)"
 	[ctx]="context switches, ${IDLE_SECONDS} s idle (all threads)"
-	[p50any]="SIGUSR1 forwarding latency p50, any CPU"
-	[p99any]="SIGUSR1 forwarding latency p99, any CPU"
-	[p50one]="SIGUSR1 forwarding latency p50, one CPU"
-	[p99one]="SIGUSR1 forwarding latency p99, one CPU"
+	[p50any]="SIGUSR1 forwarding latency p50, any CPU (PID 1)"
+	[p99any]="SIGUSR1 forwarding latency p99, any CPU (PID 1)"
+	[p50one]="SIGUSR1 forwarding latency p50, one CPU (PID 1)"
+	[p99one]="SIGUSR1 forwarding latency p99, one CPU (PID 1)"
+	[p50plainany]="SIGUSR1 forwarding latency p50, any CPU, not PID 1"
+	[p99plainany]="SIGUSR1 forwarding latency p99, any CPU, not PID 1"
+	[p50plainone]="SIGUSR1 forwarding latency p50, one CPU, not PID 1"
+	[p99plainone]="SIGUSR1 forwarding latency p99, one CPU, not PID 1"
 	[reap]="reap $ORPHANS orphans as PID 1 (median)"
 )
 
