@@ -1,8 +1,12 @@
 package signals
 
 import (
+	"fmt"
 	"os"
+	"os/signal"
 	"runtime"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -112,6 +116,74 @@ func TestRunDirectForwards(t *testing.T) {
 			t.Fatalf("group=%v: RunDirect did not return after Stop", group)
 		}
 	}
+}
+
+// Between two waits the main thread must not block the signals it waits
+// for, only Stop's: blocked, the end of every wait made the kernel wake
+// another thread for the signal just taken (retarget_shared_pending), and
+// that thread took the CPU from the forwarding one. 200 signals, 2 ms
+// apart, from another process: the other threads of this one must sleep
+// through them.
+func TestRunDirectWakesNoOtherThread(t *testing.T) {
+	c := NewCatcher([]unix.Signal{unix.SIGUSR1, unix.SIGUSR2})
+	var r Forwarding // all absorbed
+	done := onMainThread(func() { c.RunDirect(&r) })
+	defer func() { c.Stop(); <-done }()
+	time.Sleep(50 * time.Millisecond) // the loop waits, the runtime settles
+	const n = 200
+	script := fmt.Sprintf("i=0; while [ $i -lt %d ]; do kill -USR1 %d; sleep 0.002; i=$((i+1)); done", n, os.Getpid())
+	// Waiting in wait4 would keep a P in a system call, and sysmon
+	// polling it; parked on a channel, every other thread can sleep.
+	chld := make(chan os.Signal, 1)
+	signal.Notify(chld, unix.SIGCHLD)
+	defer signal.Stop(chld)
+	before := otherThreadsSwitches(t)
+	pid, err := syscall.ForkExec("/bin/sh", []string{"sh", "-c", script}, &syscall.ProcAttr{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ws unix.WaitStatus
+	for {
+		<-chld
+		if got, _ := unix.Wait4(pid, &ws, unix.WNOHANG, nil); got == pid {
+			break
+		}
+	}
+	woken := otherThreadsSwitches(t) - before
+	if ws.ExitStatus() != 0 {
+		t.Fatalf("sender: %v", ws)
+	}
+	t.Logf("%d signals: the other threads switched %d times", n, woken)
+	if woken > n/2 { // about 20 here; with the set blocked, 210-250
+		t.Errorf("%d signals woke the other threads %d times: the main thread blocks what it waits for", n, woken)
+	}
+}
+
+// otherThreadsSwitches sums the voluntary context switches of every thread
+// of the process but the main one.
+func otherThreadsSwitches(t *testing.T) int {
+	t.Helper()
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := 0
+	for _, task := range tasks {
+		if task.Name() == strconv.Itoa(os.Getpid()) {
+			continue
+		}
+		b, err := os.ReadFile("/proc/self/task/" + task.Name() + "/status")
+		if err != nil {
+			continue // the thread is gone
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "voluntary_ctxt_switches:"); ok {
+				n, _ := strconv.Atoi(strings.TrimSpace(v))
+				sum += n
+			}
+		}
+	}
+	return sum
 }
 
 // Stop before RunDirect starts waiting: it returns at once.
