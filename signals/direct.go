@@ -2,8 +2,7 @@ package signals
 
 import (
 	"syscall"
-	"unsafe"
-	_ "unsafe" // go:linkname
+	"unsafe" // also what go:linkname needs
 
 	"golang.org/x/sys/unix"
 )
