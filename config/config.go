@@ -28,6 +28,7 @@ type Config struct {
 	Hostname        string              // VM mode only; default "" (leave the hostname alone)
 	ShutdownTimeout time.Duration       // default 9s, so shutdown fits Docker's 10s stop grace
 	ReadyTimeout    time.Duration       // default 60s
+	Cgroups         bool                // default true: each service in a cgroup v2 child of tend's, where tend can make one
 	Services        map[string]*Service // by name; default none
 	Order           []string            // service names in dependency order, ties broken by name
 }
@@ -242,6 +243,7 @@ func (p *parser) config(t *table) *Config {
 		Hostname:        t.str("hostname", ""),
 		ShutdownTimeout: t.duration("shutdown_timeout", 9*time.Second, true),
 		ReadyTimeout:    t.duration("ready_timeout", 60*time.Second, true),
+		Cgroups:         t.boolean("cgroups", true),
 		Services:        make(map[string]*Service),
 	}
 	if msg := badHostname(cfg.Hostname); msg != "" {

@@ -100,6 +100,7 @@ func TestDefaults(t *testing.T) {
 		ControlSocket:   "/run/tend.sock",
 		ShutdownTimeout: 9 * time.Second,
 		ReadyTimeout:    60 * time.Second,
+		Cgroups:         true,
 		Order:           []string{"web"},
 		Services: map[string]*Service{"web": {
 			Name:             "web",

@@ -25,6 +25,7 @@ import (
 	"github.com/tend-init/tend/reaper"
 	"github.com/tend-init/tend/signals"
 	"github.com/tend-init/tend/supervise"
+	"github.com/tend-init/tend/tree"
 )
 
 // afterStart is a test build's hook (see inject_panic.go).
@@ -181,8 +182,11 @@ func run(o cli.Options, v *vm) int {
 	orders := routeOrders(sigs, o.Rewrite, v)
 	sink := supervise.NewSink(os.Stdout, os.Stderr, cfg.LogFormat)
 	sink.KeepLogs(cfg.LogBuffer)
+	tracker := tree.New(r, cfg.Cgroups)
+	defer tracker.Close()
+	log.Info(tracker.Notice())
 	sup := supervise.New(cfg, supervise.Options{
-		Launcher:  r,
+		Launcher:  launcher{r, tracker},
 		Log:       log,
 		Sink:      sink,
 		ExitRemap: o.ExitRemap,
@@ -190,6 +194,14 @@ func run(o cli.Options, v *vm) int {
 		StartMain: mainStarter(r, o.Command, v),
 		Panics:    guard.Panics(),
 		Orphans:   r.Orphans,
+		Leftovers: func(grace time.Duration) <-chan struct{} {
+			done := make(chan struct{})
+			guard.Go("leftovers", func() {
+				defer close(done)
+				terminateLeftovers(r, grace, log)
+			})
+			return done
+		},
 		LoadConfig: func() (*config.Config, error) {
 			return config.Load(o.Config, os.LookupEnv)
 		},
@@ -202,12 +214,31 @@ func run(o cli.Options, v *vm) int {
 	stopControl := startControl(cfg, sup, power, log)
 	code := runGuarded(func() int { return sup.Run(orders) }, log)
 	stopControl()
+	// The shutdown's last phase did this already; again in case Run ended
+	// by a panic. With no child left it returns at once.
 	terminateLeftovers(r, sup.Remaining(), log)
 	if !sink.Wait(outputDrain) {
 		log.Warn("some service output was still open when tend exited")
 	}
 	return code
 }
+
+// launcher is what the supervisor starts processes with: the reaper for
+// one process (checks, the main program), the tracker for services.
+type launcher struct {
+	*reaper.Reaper
+	t *tree.Tracker
+}
+
+func (l launcher) StartService(name string, c reaper.Cmd, w tree.Watch) (supervise.ServiceRun, error) {
+	run, err := l.t.Start(name, c, w)
+	if err != nil {
+		return nil, err
+	}
+	return run, nil
+}
+
+func (l launcher) ForgetService(name string) { l.t.Forget(name) }
 
 // outputDrain bounds the wait for the last lines of output once every
 // process is gone; the pipes are normally at EOF already.

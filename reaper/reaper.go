@@ -56,10 +56,10 @@ type Cmd struct {
 // Reaper collects exit statuses and hands each to its owner.
 type Reaper struct {
 	mu       sync.Mutex
-	owners   map[int]chan Exit
-	waiters  []chan struct{} // closed on the next pass that finds no child at all
+	owners   map[int]func(Exit) // called once, outside the lock, from the reap pass
+	waiters  []chan struct{}    // closed on the next pass that finds no child at all
 	kick     chan struct{}
-	onOrphan func(Exit)
+	onOrphan []func(Exit)
 	now      func() time.Time
 	orphans  uint64 // reaped, not started through Start; under mu
 }
@@ -75,12 +75,26 @@ func (r *Reaper) Orphans() uint64 {
 // New returns a reaper. onOrphan, if not nil, is called (outside any lock)
 // for each reaped process that was not started through Start.
 func New(onOrphan func(Exit)) *Reaper {
-	return &Reaper{
-		owners:   make(map[int]chan Exit),
-		kick:     make(chan struct{}, 1),
-		onOrphan: onOrphan,
-		now:      time.Now,
+	r := &Reaper{
+		owners: make(map[int]func(Exit)),
+		kick:   make(chan struct{}, 1),
+		now:    time.Now,
 	}
+	if onOrphan != nil {
+		r.onOrphan = append(r.onOrphan, onOrphan)
+	}
+	return r
+}
+
+// WatchOrphans adds fn to what is called (outside any lock, on the reaper's
+// goroutine) for each reaped process that was not started through Start.
+// The process tracker uses it: once a service's main process is gone, its
+// other processes end as tend's children, so an orphan's exit is when to
+// look whether any of them is left.
+func (r *Reaper) WatchOrphans(fn func(Exit)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.onOrphan = append(r.onOrphan, fn)
 }
 
 // Run reaps on every SIGCHLD until stop is closed. It must run in exactly
@@ -103,6 +117,11 @@ func (r *Reaper) Run(sigchld <-chan os.Signal, stop <-chan struct{}) {
 // cannot reach a PID that was reaped and reused.
 func (r *Reaper) Reap() (noChildren bool) {
 	var orphans []Exit
+	type delivery struct {
+		fn func(Exit)
+		e  Exit
+	}
+	var owned []delivery
 	r.mu.Lock()
 	for {
 		var ws unix.WaitStatus
@@ -118,12 +137,12 @@ func (r *Reaper) Reap() (noChildren bool) {
 			break
 		}
 		e := Exit{Pid: pid, Status: ws, At: r.now()}
-		if ch, ok := r.owners[pid]; ok {
+		if fn, ok := r.owners[pid]; ok {
 			delete(r.owners, pid)
-			ch <- e // buffered, never blocks
+			owned = append(owned, delivery{fn, e})
 		} else {
 			r.orphans++
-			if r.onOrphan != nil {
+			if len(r.onOrphan) > 0 {
 				orphans = append(orphans, e)
 			}
 		}
@@ -132,13 +151,19 @@ func (r *Reaper) Reap() (noChildren bool) {
 	if noChildren {
 		waiters, r.waiters = r.waiters, nil
 	}
+	hooks := r.onOrphan
 	r.mu.Unlock()
+	// Owners first: a service's main process before the orphans of the
+	// same pass, so the tracker knows the run is draining when it looks.
+	for _, d := range owned {
+		d.fn(d.e)
+	}
 	for _, w := range waiters {
 		close(w)
 	}
-	if r.onOrphan != nil {
-		for _, e := range orphans {
-			r.onOrphan(e)
+	for _, e := range orphans {
+		for _, fn := range hooks {
+			fn(e)
 		}
 	}
 	return noChildren
@@ -161,15 +186,27 @@ func (r *Reaper) NoChildren() <-chan struct{} {
 // Start forks and execs c and registers the child before any reap pass can
 // see it. The returned channel receives the child's exit exactly once.
 func (r *Reaper) Start(c Cmd) (pid int, exited <-chan Exit, err error) {
-	if len(c.Args) == 0 {
-		return 0, nil, &StartError{Code: CodeNotFound, Err: errors.New("empty command")}
-	}
-	path, err := LookPath(c.Args[0], c.Env)
+	ch := make(chan Exit, 1)
+	pid, err = r.StartFunc(c, func(e Exit) { ch <- e }) // buffered: never blocks
 	if err != nil {
 		return 0, nil, err
 	}
+	return pid, ch, nil
+}
+
+// StartFunc is Start with a callback in place of the channel: onExit is
+// called exactly once with the child's exit, on the reaper's goroutine and
+// outside its lock, possibly before StartFunc has returned. It must not
+// block: the next reap pass waits for it.
+func (r *Reaper) StartFunc(c Cmd, onExit func(Exit)) (pid int, err error) {
+	if len(c.Args) == 0 {
+		return 0, &StartError{Code: CodeNotFound, Err: errors.New("empty command")}
+	}
+	path, err := LookPath(c.Args[0], c.Env)
+	if err != nil {
+		return 0, err
+	}
 	attr := &syscall.ProcAttr{Dir: c.Dir, Env: c.Env, Files: c.Files, Sys: c.Sys}
-	ch := make(chan Exit, 1)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	// When exec fails, ForkExec collects the failed child itself with a
@@ -178,10 +215,10 @@ func (r *Reaper) Start(c Cmd) (pid int, exited <-chan Exit, err error) {
 		pid, err = syscall.ForkExec(path, c.Args, attr)
 	})
 	if err != nil {
-		return 0, nil, startError(c.Args[0], path, err)
+		return 0, startError(c.Args[0], path, err)
 	}
-	r.owners[pid] = ch
-	return pid, ch, nil
+	r.owners[pid] = onExit
+	return pid, nil
 }
 
 // PidFD opens a pidfd (pidfd_open(2)) for pid, a child started through

@@ -195,7 +195,7 @@ func (s *Supervisor) SignalService(name string, sig unix.Signal) error {
 // the shutdown has begun; the caller answers its client before tend exits.
 func (s *Supervisor) Shutdown(why string) error {
 	_, err := call(s, func() struct{} {
-		s.beginShutdown(unix.SIGTERM, EndRequested, why)
+		s.orderShutdown(EndRequested, unix.SIGTERM, why)
 		return struct{}{}
 	})
 	return err

@@ -2,8 +2,6 @@ package supervise
 
 import (
 	"fmt"
-
-	"golang.org/x/sys/unix"
 )
 
 // depGraph is what the supervisor knows of depends_on: each service's level
@@ -100,7 +98,7 @@ func (g *depGraph) highestLive() int {
 func (s *Supervisor) startWhatCan() {
 	for batch := s.deps.take(); len(batch) > 0; batch = s.deps.take() {
 		for _, svc := range batch {
-			if s.shutdown {
+			if s.life.Phase != PhaseRunning {
 				return
 			}
 			if !s.current(svc) || svc.state != Idle || svc.goal != GoalRun {
@@ -118,10 +116,7 @@ func (s *Supervisor) startWhatCan() {
 			svc.logger(s.log).Errorf("not started: %s", why)
 			s.event(svc, DepGaveUp, "")
 			s.deps.touch(svc)
-			if svc.spec.Essential {
-				s.setExit(1)
-				s.beginShutdown(unix.SIGTERM, EndEssential, "essential service "+svc.name+" cannot start")
-			}
+			s.noticeEssential(svc)
 		}
 	}
 }

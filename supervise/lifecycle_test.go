@@ -46,7 +46,16 @@ func TestDecide(t *testing.T) {
 		{"redefinition keeps an operator's stop", Stopping, GoalHeld, EndAsked, Redefined, want{next: Stopping, goal: GoalHeld}},
 		{"redefinition restarts a running service", Running, GoalRun, EndNone, Redefined, want{next: Stopping, goal: GoalRestart, askStop: true}},
 		{"failed check stops, policy decides", Running, GoalRun, EndNone, CheckFailed, want{next: Stopping, goal: GoalRun, askStop: true}},
-		{"failed fork waits", Running, GoalRun, EndNone, ForkFailed, want{next: Restarting, goal: GoalRun}},
+		{"failed fork waits", Restarting, GoalRun, EndNone, ForkFailed, want{next: Restarting, goal: GoalRun}},
+		{"failed fork of a fresh start waits", Stopped, GoalRun, EndNone, ForkFailed, want{next: Restarting, goal: GoalRun}},
+		{"failed fork of a restart waits", Stopping, GoalRun, EndNone, ForkFailed, want{next: Restarting, goal: GoalRun}},
+		{"a program that cannot run is judged", Idle, GoalRun, EndNone, StartFailed, want{next: Restarting, goal: GoalRun}},
+		{"main process gone, others left: stop them", Running, GoalRun, EndNone, MainGone, want{next: Stopping, goal: GoalRun, askStop: true}},
+		{"stopping: main process gone, others left: wait", Stopping, GoalHeld, EndAsked, MainGone, want{next: Stopping, goal: GoalHeld}},
+		{"stopping: the last process gone", Stopping, GoalHeld, EndAsked, Emptied, want{next: Stopped, goal: GoalHeld}},
+		{"leftovers gone: the main exit is judged", Stopping, GoalRun, EndLeftover, Emptied, want{next: Restarting, goal: GoalRun}},
+		{"leftovers gone during shutdown: not restarted", Stopping, GoalDown, EndLeftover, Emptied, want{next: Stopped, goal: GoalDown}},
+		{"operator stop while leftovers drain", Stopping, GoalRun, EndLeftover, OpStop, want{next: Stopping, goal: GoalHeld}},
 		{"shutdown cancels a delay", Restarting, GoalRun, EndNone, Shutdown, want{next: Stopped, goal: GoalDown}},
 		{"shutdown waits for the level's turn", Running, GoalRun, EndNone, Shutdown, want{next: Running, goal: GoalDown}},
 		{"the level's turn", Running, GoalDown, EndNone, ShutdownTurn, want{next: Stopping, goal: GoalDown, askStop: true}},
@@ -92,5 +101,19 @@ func TestTableIsComplete(t *testing.T) {
 	}
 	if len(table) != len(allStates) {
 		t.Errorf("%d rows for %d states", len(table), len(allStates))
+	}
+	// Total: a state with a cell that may launch has the cells for a
+	// launch that fails, so launch never has to pretend a process ran.
+	for st, row := range table {
+		launches := false
+		for _, c := range row {
+			switch c.Do {
+			case Launch, Fresh, Resume, AgainAlways, Settle:
+				launches = true
+			}
+		}
+		if launches && (row[StartFailed].Do != JudgeStart || row[ForkFailed].Do != Retry) {
+			t.Errorf("%s may launch, and has no StartFailed/ForkFailed cells", st)
+		}
 	}
 }

@@ -34,21 +34,59 @@ import (
 	"github.com/tend-init/tend/config"
 	"github.com/tend-init/tend/reaper"
 	"github.com/tend-init/tend/signals"
+	"github.com/tend-init/tend/tree"
 )
 
 var modelNames = []string{"a", "b", "c", "d"}
 
-// modelProc is one process of the fake: a service's, or a check's.
+// modelProc is one process of the fake: a service's, or a check's, or the
+// main program.
 type modelProc struct {
-	name    string // the service; "" for a check
-	stopSig unix.Signal
-	ch      chan reaper.Exit
+	name     string // the service; "" for a check or the main program
+	stopSig  unix.Signal
+	pgid     int         // its process group: a worker may have left the leader's
+	ignores  bool        // it ignores the stop signal (only SIGKILL ends it)
+	ch       chan reaper.Exit // a check's or the main program's
+	run      *modelTreeRun    // a service's
+	isLeader bool
 }
 
-// modelFake stands in for the reaper. Services' processes end when the test
-// says, or on their stop signal unless they are stubborn, or on SIGKILL.
-// It records what a real system would show as wrong: two processes of one
-// service, or a service stopped with a signal that is not its own.
+// modelTreeRun is one run of a service in the fake: its main process and
+// the workers it made. What the supervisor hears of it goes through news,
+// in order, on a goroutine of its own, as the tracker's callbacks do.
+type modelTreeRun struct {
+	f       *modelFake
+	name    string
+	leader  int
+	stopSig unix.Signal
+	members map[int]*modelProc
+	watch   tree.Watch
+	news    chan func()
+	gone    bool // the main process ended
+	over    bool // nothing of it is left
+	endedAt time.Time
+	output  bool // its stdout and stderr are pipes to tend
+}
+
+func (r *modelTreeRun) Pid() int { return r.leader }
+
+func (r *modelTreeRun) Signal(sig unix.Signal) {
+	r.f.mu.Lock()
+	defer r.f.mu.Unlock()
+	for pid, p := range r.members {
+		r.f.signalLocked(pid, p, sig)
+	}
+}
+
+func (r *modelTreeRun) Kill() { r.Signal(unix.SIGKILL) }
+
+func (r *modelTreeRun) Tracking() (tree.Mechanism, string) { return tree.Session, "" }
+
+// modelFake stands in for the reaper and the tracker. Services' processes
+// end when the test says, or on their stop signal unless they ignore it, or
+// on SIGKILL. It records what a real system would show as wrong: two
+// generations of one service at once, or a service stopped with a signal
+// that is not its own.
 type modelFake struct {
 	mu         sync.Mutex
 	next       int
@@ -58,12 +96,16 @@ type modelFake struct {
 	unhealthy  map[string]bool
 	forkFails  int
 	violations []string
+	ended      []*modelTreeRun // runs that are over, for the output bound
+	mainFails  bool            // the main program cannot start
+	mainPid    int
 }
 
 func newModelFake() *modelFake {
 	return &modelFake{next: 1000, live: map[int]*modelProc{}, starts: map[string]int{}, stubborn: map[string]bool{}, unhealthy: map[string]bool{}}
 }
 
+// Start runs a check (its result at once) or the main program.
 func (f *modelFake) Start(cmd reaper.Cmd) (int, <-chan reaper.Exit, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -73,51 +115,158 @@ func (f *modelFake) Start(cmd reaper.Cmd) (int, <-chan reaper.Exit, error) {
 	}
 	f.next++
 	ch := make(chan reaper.Exit, 1)
-	if cmd.Args[0] == "check" {
+	switch cmd.Args[0] {
+	case "check":
 		code := 0
 		if f.unhealthy[cmd.Args[1]] {
 			code = 1
 		}
 		ch <- reaper.Exit{Pid: f.next, Status: unix.WaitStatus(code << 8), At: time.Now()}
-		return f.next, ch, nil
+	case "main":
+		f.live[f.next] = &modelProc{stopSig: unix.SIGTERM, pgid: f.next, ch: ch}
+		f.mainPid = f.next
 	}
-	name := cmd.Args[1]
-	for pid, p := range f.live {
-		if p.name == name {
-			f.violations = append(f.violations, fmt.Sprintf("service %s started while its process %d still runs", name, pid))
-		}
-	}
-	sig, _ := signals.Parse(cmd.Args[3])
-	f.live[f.next] = &modelProc{name: name, stopSig: sig, ch: ch}
-	f.starts[name]++
 	return f.next, ch, nil
 }
 
+// StartService starts a run whose shape the command says: "plain", or
+// "workers" (a worker beside the main process), or "daemon" (the main
+// process forks a worker and exits at once, as a double-forking daemon
+// does), each worker in the group or out of it ("left").
+func (f *modelFake) StartService(name string, cmd reaper.Cmd, w tree.Watch) (ServiceRun, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.forkFails > 0 {
+		f.forkFails--
+		return nil, fmt.Errorf("fork: %w", unix.EAGAIN)
+	}
+	for pid, p := range f.live {
+		if p.name == name {
+			f.violations = append(f.violations, fmt.Sprintf("service %s started while process %d of an earlier run still runs", name, pid))
+		}
+	}
+	f.next++
+	sig, _ := signals.Parse(cmd.Args[3])
+	run := &modelTreeRun{f: f, name: name, leader: f.next, stopSig: sig, members: map[int]*modelProc{}, watch: w, news: make(chan func(), 8)}
+	go func() {
+		for fn := range run.news {
+			fn()
+		}
+	}()
+	leader := &modelProc{name: name, stopSig: sig, pgid: f.next, run: run, isLeader: true, ignores: f.stubborn[name]}
+	f.live[f.next], run.members[f.next] = leader, leader
+	f.starts[name]++
+	if len(cmd.Files) == 3 && cmd.Files[1] > 2 && cmd.Files[1] != cmd.Files[2] {
+		// A line on each stream, then the pipes close at once: a pump
+		// reading a pipe that is still open is in a system call, which
+		// synctest cannot wait for. The pumps then block, if at all, only
+		// on a stalled output, which is what the model is after.
+		run.output = true
+		for _, fd := range cmd.Files[1:3] {
+			_, _ = unix.Write(int(fd), []byte("started\n"))
+		}
+	}
+	shape := cmd.Args[4]
+	if shape != "plain" {
+		f.spawnLocked(run, strings.HasSuffix(shape, "left"), strings.Contains(shape, "stubborn"))
+	}
+	if strings.HasPrefix(shape, "daemon") {
+		f.endLocked(run.leader, 0)
+	}
+	return run, nil
+}
+
+func (f *modelFake) ForgetService(string) {}
+
+// spawnLocked makes a worker of run.
+func (f *modelFake) spawnLocked(run *modelTreeRun, leftGroup, ignores bool) {
+	f.next++
+	p := &modelProc{name: run.name, stopSig: run.stopSig, pgid: run.leader, run: run, ignores: ignores || f.stubborn[run.name]}
+	if leftGroup {
+		p.pgid = f.next
+	}
+	f.live[f.next], run.members[f.next] = p, p
+}
+
+// Signal is the reaper's: one process, or a process group.
 func (f *modelFake) Signal(pid int, sig unix.Signal, group bool) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	p, ok := f.live[pid]
-	if !ok {
-		return unix.ESRCH
-	}
-	switch {
-	case sig == unix.SIGKILL:
-		f.end(pid, unix.WaitStatus(sig))
-	case sig == unix.SIGUSR1:
-	case sig == p.stopSig:
-		if !f.stubborn[p.name] {
-			f.end(pid, unix.WaitStatus(sig))
+	if !group {
+		p, ok := f.live[pid]
+		if !ok {
+			return unix.ESRCH
 		}
-	default:
-		f.violations = append(f.violations, fmt.Sprintf("service %s was sent %s; its process's stop signal is %s", p.name, signals.Name(sig), signals.Name(p.stopSig)))
+		f.signalLocked(pid, p, sig)
+		return nil
+	}
+	found := false
+	for member, p := range f.live {
+		if p.pgid == pid {
+			found = true
+			f.signalLocked(member, p, sig)
+		}
+	}
+	if !found {
+		return unix.ESRCH
 	}
 	return nil
 }
 
-func (f *modelFake) end(pid int, ws unix.WaitStatus) {
+func (f *modelFake) signalLocked(pid int, p *modelProc, sig unix.Signal) {
+	switch {
+	case sig == unix.SIGKILL:
+		f.endLocked(pid, unix.WaitStatus(sig))
+	case sig == unix.SIGUSR1:
+	case sig == p.stopSig:
+		if !p.ignores {
+			f.endLocked(pid, unix.WaitStatus(sig))
+		}
+	default:
+		if p.name != "" {
+			f.violations = append(f.violations, fmt.Sprintf("service %s was sent %s; its process's stop signal is %s", p.name, signals.Name(sig), signals.Name(p.stopSig)))
+		}
+	}
+}
+
+// endLocked ends a process and tells its owner what a real tracker would.
+func (f *modelFake) endLocked(pid int, ws unix.WaitStatus) {
 	p := f.live[pid]
+	if p == nil {
+		return
+	}
 	delete(f.live, pid)
-	p.ch <- reaper.Exit{Pid: pid, Status: ws, At: time.Now()}
+	e := reaper.Exit{Pid: pid, Status: ws, At: time.Now()}
+	if p.run == nil {
+		p.ch <- e
+		return
+	}
+	run := p.run
+	delete(run.members, pid)
+	left := len(run.members)
+	switch {
+	case p.isLeader:
+		run.gone = true
+		run.news <- func() { run.watch.Exited(e, left) }
+	case run.gone && left == 0:
+		run.news <- func() { run.watch.Emptied() }
+	}
+	if run.gone && left == 0 {
+		run.over, run.endedAt = true, time.Now()
+		close(run.news)
+		f.ended = append(f.ended, run)
+	}
+}
+
+func (f *modelFake) servicePidsLocked() []int {
+	var pids []int
+	for pid, p := range f.live {
+		if p.name != "" {
+			pids = append(pids, pid)
+		}
+	}
+	sort.Ints(pids)
+	return pids
 }
 
 func (f *modelFake) livePids() []int {
@@ -131,6 +280,38 @@ func (f *modelFake) livePids() []int {
 	return pids
 }
 
+// modelWriter is tend's stdout or stderr: it stalls while stalled is set,
+// as a pipe nobody reads.
+type modelWriter struct {
+	mu      sync.Mutex
+	stalled bool
+	moved   chan struct{} // closed when stalled is cleared
+}
+
+func newModelWriter() *modelWriter { return &modelWriter{moved: make(chan struct{})} }
+
+func (w *modelWriter) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	for w.stalled {
+		moved := w.moved
+		w.mu.Unlock()
+		<-moved
+		w.mu.Lock()
+	}
+	w.mu.Unlock()
+	return len(b), nil
+}
+
+func (w *modelWriter) setStalled(on bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.stalled && !on {
+		close(w.moved)
+		w.moved = make(chan struct{})
+	}
+	w.stalled = on
+}
+
 // genService makes a random definition of name that depends only on
 // services before it in the config.
 func genService(r *rand.Rand, name string, before []string) *config.Service {
@@ -139,7 +320,7 @@ func genService(r *rand.Rand, name string, before []string) *config.Service {
 	sig, _ := signals.Parse(stop)
 	s := &config.Service{
 		Name:             name,
-		Command:          []string{"svc", name, strconv.Itoa(r.IntN(2)), stop},
+		Command:          []string{"svc", name, strconv.Itoa(r.IntN(2)), stop, modelShapes[r.IntN(len(modelShapes))]},
 		Restart:          []config.Policy{config.PolicyAlways, config.PolicyOnFailure, config.PolicyOnSuccess, config.PolicyUnlessStopped, config.PolicyNever}[r.IntN(5)],
 		SuccessExitCodes: []int{0},
 		MinUptime:        pick(500*time.Millisecond, 2*time.Second, 10*time.Second),
@@ -158,8 +339,11 @@ func genService(r *rand.Rand, name string, before []string) *config.Service {
 		s.Oneshot = true
 		s.Restart = []config.Policy{config.PolicyNever, config.PolicyOnFailure}[r.IntN(2)]
 	}
-	if r.IntN(20) == 0 {
-		s.Output = "/nonexistent-dir/out.log" // its set-up fails: the run ends at once
+	switch r.IntN(20) {
+	case 0:
+		s.Output = "/nonexistent-dir/out.log" // its set-up fails: the launch fails
+	case 1, 2, 3, 4:
+		s.Output = "prefix" // real pipes and pumps, into an output that may stall
 	}
 	for _, b := range before {
 		if r.IntN(3) == 0 {
@@ -181,6 +365,9 @@ func genService(r *rand.Rand, name string, before []string) *config.Service {
 	}
 	return s
 }
+
+// modelShapes are the process trees a service's run can have.
+var modelShapes = []string{"plain", "plain", "plain", "workers", "workers-left", "workers-stubborn", "workers-stubborn-left", "daemon", "daemon-left", "daemon-stubborn-left"}
 
 func genConfig(r *rand.Rand) *config.Config {
 	cfg := &config.Config{Path: "model.toml", ShutdownTimeout: 9 * time.Second, ReadyTimeout: 5 * time.Second, Services: map[string]*config.Service{}}
@@ -208,6 +395,9 @@ const (
 	stepForward
 	stepShutdown
 	stepTerm
+	stepSpawn
+	stepStall
+	stepMainExit
 )
 
 type modelStep struct {
@@ -248,6 +438,12 @@ func (s modelStep) String() string {
 		return "tend ctl shutdown"
 	case stepTerm:
 		return "SIGTERM"
+	case stepSpawn:
+		return fmt.Sprintf("process #%d forks a worker (%s)", s.n, []string{"in its group", "that leaves its group", "that ignores its stop signal"}[s.n%3])
+	case stepStall:
+		return "tend's output stalls or moves again"
+	case stepMainExit:
+		return fmt.Sprintf("the main program exits with %s", modelStatuses[s.n%len(modelStatuses)].name)
 	}
 	return "?"
 }
@@ -271,8 +467,10 @@ func genSteps(r *rand.Rand, n int) []modelStep {
 		switch w := r.IntN(100); {
 		case w < 30:
 			st.kind, st.d = stepSleep, []time.Duration{time.Millisecond, 50 * time.Millisecond, 300 * time.Millisecond, time.Second, 3 * time.Second, 12 * time.Second, 70 * time.Second}[r.IntN(7)]
-		case w < 50:
+		case w < 45:
 			st.kind = stepExit
+		case w < 50:
+			st.kind = []stepKind{stepSpawn, stepSpawn, stepSpawn, stepStall, stepMainExit}[r.IntN(5)]
 		case w < 70:
 			st.kind, st.cmd = stepOperate, []Command{CmdStart, CmdStop, CmdRestart}[r.IntN(3)]
 		case w < 77:
@@ -310,6 +508,9 @@ type modelRun struct {
 	hangup  *config.Config // what the next SIGHUP loads; nil: an invalid file
 	configs map[*config.Config][]string
 
+	out      *modelWriter // tend's stdout and stderr
+	mainMode int
+	endedAt  time.Time    // when Run returned
 	asked    map[EndReason]bool // the end reasons the sequence gave tend
 	held     map[string]int     // services an operator stopped: their starts then
 	restarts map[string]int
@@ -332,14 +533,14 @@ func (m *modelRun) finished() bool {
 }
 
 // runModel runs steps inside a synctest bubble and returns what went wrong.
-func runModel(t *testing.T, initial *config.Config, steps []modelStep, verbose bool) (errs []string) {
+func runModel(t *testing.T, seed uint64, initial *config.Config, steps []modelStep, verbose bool) (errs []string) {
 	synctest.Test(t, func(t *testing.T) {
-		errs = runModelInBubble(initial, steps, verbose, t)
+		errs = runModelInBubble(modelMainOf(seed), initial, steps, verbose, t)
 	})
 	return errs
 }
 
-func runModelInBubble(initial *config.Config, steps []modelStep, verbose bool, t *testing.T) []string {
+func runModelInBubble(mainMode int, initial *config.Config, steps []modelStep, verbose bool, t *testing.T) []string {
 	log := logrus.New()
 	log.Out = io.Discard
 	log.Level = logrus.PanicLevel
@@ -347,22 +548,33 @@ func runModelInBubble(initial *config.Config, steps []modelStep, verbose bool, t
 		log.Out, log.Level = os.Stderr, logrus.DebugLevel
 	}
 	m := &modelRun{
-		fake: newModelFake(), sigs: make(chan Order, 4), done: make(chan struct{}),
+		fake: newModelFake(), sigs: make(chan Order, 4), done: make(chan struct{}), mainMode: mainMode,
 		configs: map[*config.Config][]string{}, asked: map[EndReason]bool{},
 		held: map[string]int{}, restarts: map[string]int{}, records: map[string]*service{}, resetOK: map[string]bool{},
 	}
 	m.remember(initial)
-	m.sup = New(initial, Options{Launcher: m.fake, Log: log, Sink: NewSink(io.Discard, io.Discard, "text"),
+	m.out = newModelWriter()
+	opt := Options{Launcher: m.fake, Log: log, Sink: NewSink(m.out, m.out, "text"),
 		LoadConfig: func() (*config.Config, error) {
 			if m.hangup == nil {
 				return nil, errors.New("model.toml:1: invalid")
 			}
 			return m.hangup, nil
-		}})
+		}}
+	switch mainMode {
+	case 0:
+		opt.StartMain = func() (int, <-chan reaper.Exit, error) { return m.fake.Start(reaper.Cmd{Args: []string{"main"}}) }
+	case 1:
+		opt.StartMain = func() (int, <-chan reaper.Exit, error) {
+			return 0, nil, &reaper.StartError{Name: "/no/such/program", Code: reaper.CodeNotFound, Err: errors.New("no such file or directory")}
+		}
+	}
+	m.sup = New(initial, opt)
 	go func() {
 		defer close(m.done)
 		defer func() { m.panic = recover() }()
 		m.code = m.sup.Run(m.sigs)
+		m.endedAt = time.Now()
 	}()
 	synctest.Wait()
 	m.check("start")
@@ -394,11 +606,14 @@ func runModelInBubble(initial *config.Config, steps []modelStep, verbose bool, t
 	}
 	m.checkEnd()
 	// Leave nothing blocked in the bubble.
+	m.out.setStalled(false)
 	for _, pid := range m.fake.livePids() {
 		m.fake.mu.Lock()
-		m.fake.end(pid, unix.WaitStatus(unix.SIGKILL))
+		m.fake.endLocked(pid, unix.WaitStatus(unix.SIGKILL))
 		m.fake.mu.Unlock()
 	}
+	synctest.Wait()
+	time.Sleep(time.Minute) // pumps and the sink's writers finish
 	synctest.Wait()
 	return m.errs
 }
@@ -413,17 +628,26 @@ func (m *modelRun) apply(st modelStep) {
 	switch st.kind {
 	case stepSleep:
 		time.Sleep(st.d)
-	case stepExit:
-		var pids []int
+	case stepExit, stepSpawn:
 		m.fake.mu.Lock()
-		for pid, p := range m.fake.live {
-			if p.name != "" {
-				pids = append(pids, pid)
+		if pids := m.fake.servicePidsLocked(); len(pids) > 0 {
+			pid := pids[st.n%len(pids)]
+			if st.kind == stepExit {
+				m.fake.endLocked(pid, modelStatuses[st.n%len(modelStatuses)].ws)
+			} else {
+				m.fake.spawnLocked(m.fake.live[pid].run, st.n%3 == 1, st.n%3 == 2)
 			}
 		}
-		sort.Ints(pids)
-		if len(pids) > 0 {
-			m.fake.end(pids[st.n%len(pids)], modelStatuses[st.n%len(modelStatuses)].ws)
+		m.fake.mu.Unlock()
+	case stepStall:
+		m.out.mu.Lock()
+		stalled := m.out.stalled
+		m.out.mu.Unlock()
+		m.out.setStalled(!stalled)
+	case stepMainExit:
+		m.fake.mu.Lock()
+		if _, ok := m.fake.live[m.fake.mainPid]; ok {
+			m.fake.endLocked(m.fake.mainPid, modelStatuses[st.n%len(modelStatuses)].ws)
 		}
 		m.fake.mu.Unlock()
 	case stepOperate:
@@ -524,12 +748,12 @@ func (m *modelRun) invariants(where string) {
 		if s.services[svc.name] != svc {
 			m.fail("%s: %s is in the order but not in the map", where, svc.name)
 		}
-		hasProcess := svc.state == Running || svc.state == Stopping
-		if hasProcess != (svc.pid != 0) {
-			m.fail("%s: %s is %s with pid %d", where, svc.name, svc.state, svc.pid)
+		hasRun := svc.state == Running || svc.state == Stopping
+		if hasRun != (svc.run != nil) || (svc.pid != 0 && svc.run == nil) || (svc.state == Running && svc.pid == 0) {
+			m.fail("%s: %s is %s with pid %d and run %v", where, svc.name, svc.state, svc.pid, svc.run != nil)
 		}
 		if svc.pid != 0 {
-			if p, ok := m.fake.live[svc.pid]; !ok || p.name != svc.name {
+			if p, ok := m.fake.live[svc.pid]; !ok || p.name != svc.name || !p.isLeader {
 				m.fail("%s: %s shows process %d, which does not run", where, svc.name, svc.pid)
 			}
 		}
@@ -561,13 +785,48 @@ func (m *modelRun) invariants(where string) {
 			m.fail("%s: level %d counts %d live services, %d are", where, level, n, live[level])
 		}
 	}
+	// A service is its whole process tree: every process alive belongs to
+	// the run tend keeps for its service, so a service without a run
+	// (stopped, restarting, …) has no process at all.
+	outputs := 0
+	runs := map[*modelTreeRun]bool{}
 	for pid, p := range m.fake.live {
 		if p.name == "" {
 			continue
 		}
-		if svc := s.services[p.name]; svc == nil || svc.pid != pid {
-			m.fail("%s: process %d of %s runs, and tend does not know it", where, pid, p.name)
+		runs[p.run] = true
+		if svc := s.services[p.name]; svc == nil || svc.run != ServiceRun(p.run) {
+			state := State("forgotten")
+			if svc != nil {
+				state = svc.state
+			}
+			m.fail("%s: process %d of %s runs, and tend does not count it as the service's (%s)", where, pid, p.name, state)
 		}
+	}
+	// Output: pumps live only while their run does, or a bounded time
+	// after it (a stalled output's grace), whatever the number of runs.
+	for run := range runs {
+		if run.output {
+			outputs += 2
+		}
+	}
+	for _, run := range m.fake.ended {
+		if run.output && time.Since(run.endedAt) <= stallLimit+time.Second {
+			outputs += 2
+		}
+	}
+	if n := s.opt.Sink.livePumps(); n > outputs {
+		m.fail("%s: %d output pumps are alive; the runs alive or just ended account for %d", where, n, outputs)
+	}
+	// tend's own lifecycle never waits on nothing.
+	if s.life.Phase == PhaseMain && s.main == nil {
+		m.fail("%s: the shutdown waits for a main program that is not running (%s)", where, s.life.Main)
+	}
+	if s.life.Phase == PhaseLevels && s.deps.highestLive() < 0 {
+		m.fail("%s: the shutdown waits with no service left to stop", where)
+	}
+	if _, alive := m.fake.live[m.fake.mainPid]; alive != (s.main != nil) {
+		m.fail("%s: the main program is alive %v, tend thinks %v", where, alive, s.main != nil)
 	}
 	// What the API shows: the config's services, no removed ones.
 	for _, svc := range s.order {
@@ -587,6 +846,9 @@ func (m *modelRun) checkEnd() {
 		return
 	}
 	s := m.sup
+	if !s.shutdownAt.IsZero() && m.endedAt.Sub(s.shutdownAt) > s.cfg.ShutdownTimeout+time.Second {
+		m.fail("the shutdown took %s; shutdown_timeout is %s", m.endedAt.Sub(s.shutdownAt), s.cfg.ShutdownTimeout)
+	}
 	for cfg, order := range m.configs {
 		if !slices.Equal(cfg.Order, order) {
 			m.fail("the supervisor changed a config's order: %v, was %v", cfg.Order, order)
@@ -606,6 +868,10 @@ func (m *modelRun) checkEnd() {
 		}
 		if !gaveUp {
 			m.fail("tend ended because an essential service gave up, and none did")
+		}
+	case EndMain, EndNotReady:
+		if m.mainMode > 1 {
+			m.fail("tend ended for %q, and it has no main program", why)
 		}
 	case EndSettled:
 		if len(s.order) == 0 {
@@ -663,7 +929,7 @@ func TestModel(t *testing.T) {
 // with what replays it.
 func modelSeed(t *testing.T, seed uint64, verbose bool) {
 	initial, steps := genModel(seed)
-	errs := runModel(t, initial, steps, verbose)
+	errs := runModel(t, seed, initial, steps, verbose)
 	if len(errs) == 0 {
 		return
 	}
@@ -672,12 +938,19 @@ func modelSeed(t *testing.T, seed uint64, verbose bool) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "seed %d (replay: TEND_MODEL_SEED=%d go test -run TestModel -v ./supervise)\n", seed, seed)
 	fmt.Fprintf(&b, "initial config: %s\n", modelStep{kind: stepReload, cfg: initial})
+	fmt.Fprintf(&b, "main program: %s\n", []string{"one that runs", "one that cannot start", "none"}[min(modelMainOf(seed), 2)])
 	fmt.Fprintf(&b, "shrunk from %d to %d steps:\n", len(steps), len(keep))
 	for _, i := range keep {
 		fmt.Fprintf(&b, "  %2d. %s\n", i, steps[i])
 	}
 	fmt.Fprintf(&b, "violations:\n  %s", strings.Join(errs, "\n  "))
 	t.Fatal(b.String())
+}
+
+// modelMainOf says whether a seed's tend has a main program: 0 one that
+// runs, 1 one that cannot start, else none.
+func modelMainOf(seed uint64) int {
+	return rand.New(rand.NewPCG(seed, 1)).IntN(6)
 }
 
 // genModel makes a seed's initial config and steps, afresh each time: a
@@ -701,7 +974,7 @@ func shrink(t *testing.T, seed uint64) []int {
 		for _, i := range idx {
 			sub = append(sub, steps[i])
 		}
-		return len(runModel(t, initial, sub, false)) > 0
+		return len(runModel(t, seed, initial, sub, false)) > 0
 	}
 	for chunk := len(keep) / 2; chunk >= 1; chunk /= 2 {
 		for i := 0; i+chunk <= len(keep); {

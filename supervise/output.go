@@ -3,12 +3,12 @@ package supervise
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"io"
 	"os"
+	"reflect"
 	"strconv"
 	"sync"
-	"syscall"
+	"sync/atomic"
 	"time"
 
 	"github.com/tend-init/tend/guard"
@@ -22,25 +22,52 @@ const MaxLine = 64 << 10
 // A longer line is gathered in the pump's partial buffer, up to MaxLine.
 const readChunk = 4 << 10
 
-// Sink writes services' output lines to tend's own stdout and stderr. A
-// line goes out in one write under one lock, so lines are never torn or
-// interleaved. Writes block when tend's reader is slow, which stops the
-// pump, fills the service's pipe and slows the service: memory stays flat.
+// Sink writes services' output lines to tend's own stdout and stderr.
+// Pumps cut each stream into lines and queue whole formatted lines; one
+// writer goroutine per output writes them in order, each chunk in one
+// write, so lines are never torn or interleaved and no pump ever waits on
+// a write. A queue holds at most outQueueBytes: when tend's reader is slow,
+// a pump waits for room, stops reading, the service's pipe fills and the
+// service slows; memory stays flat. Once a run has ended (runOutput.End),
+// its pumps wait only while the output makes progress: what a stalled
+// reader cannot take is dropped and counted, and the run's pipes closed.
 type Sink struct {
-	mu     sync.Mutex
-	stdout io.Writer
-	stderr io.Writer
-	layout string // log_format: text, logfmt or json
-	now    func() time.Time
-	wg     sync.WaitGroup
-	broken map[io.Writer]bool // outputs whose reader is gone; their lines are dropped
-	logs   *Logs              // recent lines per service, for tend ctl logs
+	stdout, stderr *outQueue // the same queue when both are one file
+	layout         string    // log_format: text, logfmt or json
+	now            func() time.Time
+	wg             sync.WaitGroup // pumps and running writers
+	pumps          atomic.Int64   // pump goroutines running
+	onDrop         func(service, stream string, lines uint64)
+	logs           *Logs // recent lines per service, for tend ctl logs
 }
 
 // NewSink writes to stdout and stderr in a log_format: "name | line" for
 // text, one logfmt or JSON line with time, service, stream and line.
 func NewSink(stdout, stderr io.Writer, format string) *Sink {
-	return &Sink{stdout: stdout, stderr: stderr, layout: format, now: time.Now, broken: map[io.Writer]bool{}, logs: NewLogs(0)}
+	s := &Sink{layout: format, now: time.Now, logs: NewLogs(0)}
+	s.stdout = newOutQueue(stdout, &s.wg)
+	s.stderr = s.stdout
+	if !sameOutput(stdout, stderr) {
+		s.stderr = newOutQueue(stderr, &s.wg)
+	}
+	return s
+}
+
+// sameOutput tells whether two writers are one output (say 2>&1): their
+// lines must then go through one queue, or two writers could interleave
+// large writes.
+func sameOutput(a, b io.Writer) bool {
+	if t := reflect.TypeOf(a); t == reflect.TypeOf(b) && t != nil && t.Comparable() && a == b {
+		return true
+	}
+	fa, ok1 := a.(*os.File)
+	fb, ok2 := b.(*os.File)
+	if !ok1 || !ok2 || fa == nil || fb == nil {
+		return false
+	}
+	sa, err1 := fa.Stat()
+	sb, err2 := fb.Stat()
+	return err1 == nil && err2 == nil && os.SameFile(sa, sb)
 }
 
 // KeepLogs sets how many bytes of recent output are kept per service.
@@ -49,15 +76,58 @@ func (s *Sink) KeepLogs(maxBytes int) { s.logs = NewLogs(maxBytes) }
 // Logs is the services' recent output.
 func (s *Sink) Logs() *Logs { return s.logs }
 
-// Pump copies r to the sink until EOF, then closes r. Every whole line that
-// one read brings is formatted into one buffer and written at once: fewer
+// OnDrop sets what is told, once per stream per run when its pump ends,
+// how many lines were dropped because the output was stalled after the run
+// had ended. Set it once, before any pump starts; nil reports nothing. The
+// dropped lines are still kept in Logs.
+func (s *Sink) OnDrop(report func(service, stream string, lines uint64)) { s.onDrop = report }
+
+// livePumps is the number of pump goroutines still running.
+func (s *Sink) livePumps() int { return int(s.pumps.Load()) }
+
+// runOutput is the output of one run: its pumps learn through it that no
+// process of the run is left. A nil *runOutput is a run without pipes.
+type runOutput struct {
+	once  sync.Once
+	ended chan struct{}
+}
+
+func newRunOutput() *runOutput { return &runOutput{ended: make(chan struct{})} }
+
+// End tells the run's pumps that no process of the run is left: from now
+// on they wait for a stalled output only while it makes progress, then drop
+// what it cannot take, read their pipes to EOF and close them. It never
+// blocks; calling it again does nothing.
+func (o *runOutput) End() {
+	if o == nil {
+		return
+	}
+	o.once.Do(func() { close(o.ended) })
+}
+
+func (o *runOutput) endChan() <-chan struct{} {
+	if o == nil {
+		return nil
+	}
+	return o.ended
+}
+
+// Pump copies r to the sink until EOF, then closes r, as the output of a
+// run that never ends: it waits for a slow output however long it takes.
+func (s *Sink) Pump(service, stream string, r *os.File) { s.pump(service, stream, r, nil) }
+
+// pump copies r to the sink until EOF, then closes r. Every whole line that
+// one read brings is formatted into one buffer and queued at once: fewer
 // system calls, and still never a torn or interleaved line.
-func (s *Sink) Pump(service, stream string, r *os.File) {
+func (s *Sink) pump(service, stream string, r *os.File, run *runOutput) {
 	s.wg.Add(1)
+	s.pumps.Add(1)
 	guard.Go("output of "+service, func() {
 		defer s.wg.Done()
+		defer s.pumps.Add(-1)
 		defer r.Close()
-		p := pump{sink: s, service: service, stream: stream, buf: make([]byte, readChunk)}
+		p := pump{sink: s, service: service, stream: stream, run: run, buf: make([]byte, readChunk)}
+		defer p.report()
 		for {
 			n, err := r.Read(p.buf)
 			p.take(p.buf[:n])
@@ -73,9 +143,13 @@ func (s *Sink) Pump(service, stream string, r *os.File) {
 type pump struct {
 	sink            *Sink
 	service, stream string
+	run             *runOutput // nil: a run that never ends
 	buf             []byte
 	partial         []byte // the start of a line whose end has not come yet
-	out             []byte // formatted lines waiting for one write
+	out             []byte // formatted lines waiting to be queued
+	lines           uint64 // lines in out
+	dropped         uint64 // lines dropped because the output was stalled
+	dropping        bool   // the run ended and the output stalled: never wait again
 }
 
 func (p *pump) take(data []byte) {
@@ -127,28 +201,43 @@ func (p *pump) piece(now time.Time, line []byte) {
 		p.out = (*outBufs.Get().(*[]byte))[:0]
 	}
 	p.out = p.sink.format(p.out, now, p.service, p.stream, line)
+	p.lines++
 	p.sink.logs.Add(p.service, p.stream, now, line)
 }
 
-// flush writes the formatted lines and gives their buffer back: 2,000
+// flush queues the formatted lines, handing their buffer over: 2,000
 // mostly idle streams share a few buffers instead of holding one each.
 func (p *pump) flush() {
 	if p.out == nil {
 		return
 	}
-	if len(p.out) > 0 {
-		p.sink.write(p.stream, p.out)
+	out, lines := p.out, p.lines
+	p.out, p.lines = nil, 0
+	if len(out) == 0 {
+		recycle(out)
+		return
 	}
-	if cap(p.out) <= 2*MaxLine {
-		b := p.out[:0]
-		outBufs.Put(&b)
+	q := p.sink.stdout
+	if p.stream == "stderr" {
+		q = p.sink.stderr
 	}
-	p.out = nil
+	if q.put(p.service, out, p.run.endChan(), p.dropping) == dropped {
+		p.dropped += lines
+		p.dropping = true
+	}
+}
+
+// report tells how many lines were dropped, once, as the pump ends.
+func (p *pump) report() {
+	if p.dropped > 0 && p.sink.onDrop != nil {
+		p.sink.onDrop(p.service, p.stream, p.dropped)
+	}
 }
 
 var outBufs = sync.Pool{New: func() any { b := make([]byte, 0, readChunk); return &b }}
 
-// Wait returns once every pump has reached EOF, or after limit.
+// Wait reports whether every pump reached EOF and every queued line was
+// written within limit.
 func (s *Sink) Wait(limit time.Duration) bool {
 	done := make(chan struct{})
 	guard.Go("output drain", func() { s.wg.Wait(); close(done) })
@@ -184,25 +273,6 @@ func (s *Sink) format(out []byte, now time.Time, service, stream string, line []
 	}
 	out = append(append(append(out, service...), " | "...), line...)
 	return append(out, '\n')
-}
-
-// write sends whole formatted lines in one write, under the lock that
-// keeps pumps from interleaving.
-func (s *Sink) write(stream string, buf []byte) {
-	w := s.stdout
-	if stream == "stderr" {
-		w = s.stderr
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.broken[w] {
-		return
-	}
-	// A closed reader (EPIPE) must not stop tend, nor block the service:
-	// keep draining its pipe and drop the lines.
-	if _, err := w.Write(buf); errors.Is(err, syscall.EPIPE) {
-		s.broken[w] = true
-	}
 }
 
 // outputFiles are a run's stdin, stdout and stderr: the child's ends and,
@@ -272,10 +342,15 @@ func (f *outputFiles) closeParentEnds() {
 	}
 }
 
-func (f *outputFiles) pump(sink *Sink, name string) {
+// pump starts copying the run's stdout and stderr pipes to sink. The
+// supervisor calls End on what it returns (nil when the run has no pipes)
+// once no process of the run is left.
+func (f *outputFiles) pump(sink *Sink, name string) *runOutput {
 	if f.parent[0] == nil {
-		return
+		return nil
 	}
-	sink.Pump(name, "stdout", f.parent[0])
-	sink.Pump(name, "stderr", f.parent[1])
+	run := newRunOutput()
+	sink.pump(name, "stdout", f.parent[0], run)
+	sink.pump(name, "stderr", f.parent[1], run)
+	return run
 }

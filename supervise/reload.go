@@ -48,7 +48,7 @@ func (s *Supervisor) onReloadLoaded(cfg *config.Config, err error) {
 // taken back: it starts with its new definition once the old process is
 // gone, so it never has two.
 func (s *Supervisor) apply(cfg *config.Config) error {
-	if s.shutdown {
+	if s.life.Phase != PhaseRunning {
 		return fmt.Errorf("%w: tend is shutting down", ErrConflict)
 	}
 	if cfg.ControlSocket != s.cfg.ControlSocket {

@@ -11,21 +11,21 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tend-init/tend/config"
-	"github.com/tend-init/tend/guard"
 	"github.com/tend-init/tend/reaper"
 	"github.com/tend-init/tend/signals"
+	"github.com/tend-init/tend/tree"
 )
 
 // event asks the lifecycle table what svc does about e and carries it out.
 // A refusal changes nothing and is returned for the operator.
 // why, if given, is what the log line says instead of the event's name.
 func (s *Supervisor) event(svc *service, e Event, why string) Decision {
-	return s.eventOf(svc, e, Run{}, why)
+	return s.eventOf(svc, e, Run{}, why, 0)
 }
 
-func (s *Supervisor) eventOf(svc *service, e Event, run Run, why string) Decision {
+func (s *Supervisor) eventOf(svc *service, e Event, run Run, why string, left int) Decision {
 	sit := svc.situation()
-	sit.Run = run
+	sit.Run, sit.Left = run, left
 	d := decide(sit, e)
 	if d.Refused == "" {
 		if d.Reason == "" {
@@ -53,9 +53,9 @@ func (s *Supervisor) carryOut(svc *service, e Event, d Decision) {
 	if why == "" {
 		why = e.String()
 	}
-	if d.Kill && svc.pid != 0 {
-		svc.logger(s.log).Warnf("still running %s after %s: sending SIGKILL to its process group", signals.Name(svc.runSpec.StopSignal), svc.runSpec.StopTimeout)
-		_ = s.opt.Launcher.Signal(svc.pid, unix.SIGKILL, true)
+	if d.Kill && svc.run != nil {
+		svc.logger(s.log).Warnf("still running %s after %s: sending SIGKILL to every process of it", signals.Name(svc.runSpec.StopSignal), svc.runSpec.StopTimeout)
+		svc.run.Kill()
 	}
 	if d.Blocked {
 		return // the caller recorded why
@@ -70,9 +70,11 @@ func (s *Supervisor) carryOut(svc *service, e Event, d Decision) {
 		s.launch(svc, why)
 	case d.AskStop:
 		s.askStop(svc, why)
-	case d.Next != svc.state:
+	case d.Next != svc.state || waits(d.Next) && svc.timer == nil:
+		// The second: a launch from restarting that failed stays there,
+		// with a new delay.
 		svc.cancelTimer()
-		delayed := d.Next == Restarting || d.Next == CrashLoopBackoff
+		delayed := waits(d.Next)
 		if delayed {
 			why = fmt.Sprintf("%s; next start in %s", why, d.Wait)
 		}
@@ -84,17 +86,13 @@ func (s *Supervisor) carryOut(svc *service, e Event, d Decision) {
 	}
 	if d.Forget {
 		s.forget(svc)
+		return
 	}
-	if d.Judged && svc.spec.Essential && svc.goal == GoalRun && (d.Next == MaxRestartsReached || (d.Next == Stopped && !d.Clean)) {
-		svc.logger(s.log).Errorf("essential service gave up: shutting down")
-		code := 1
-		if svc.lastExit != nil {
-			code = svc.lastExit.Code()
-		}
-		s.setExit(code)
-		s.beginShutdown(unix.SIGTERM, EndEssential, "essential service "+svc.name+" gave up")
-	}
+	s.noticeEssential(svc)
 }
+
+// waits: in this state only a timer ends the wait.
+func waits(s State) bool { return s == Restarting || s == CrashLoopBackoff }
 
 var goalWords = map[Goal]string{
 	GoalRun:     "it follows its restart policy",
@@ -111,26 +109,22 @@ func (s *Supervisor) arm(svc *service, d time.Duration, ev Event) {
 	svc.timer = time.AfterFunc(d, func() { s.inbox.post(timerFired{svc: svc, gen: gen, ev: ev}) })
 }
 
-// launch runs a service's process now. A run that cannot start ends at
-// once and is judged like any other; one that could not even be forked is
-// tried again after the backoff delay, and is not the service's fault.
+// launch runs a service's process now. It changes the state only once the
+// process runs: a launch that fails is an event of the state the service
+// is in (StartFailed, ForkFailed), decided by the table like any other.
 func (s *Supervisor) launch(svc *service, why string) {
 	svc.cancelTimer()
 	svc.blocked = ""
-	svc.runSpec = svc.spec
-	svc.started = s.now()
 	files, err := s.outputFiles(svc)
-	if err != nil && couldNotRun(err) {
-		// Out of descriptors for its pipes: not the service's fault.
-		svc.logger(s.log).Errorf("could not run: cannot set up its output: %v; trying again after the backoff", err)
-		s.setState(svc, Running, why+": the process did not start")
-		s.event(svc, ForkFailed, "")
-		return
-	}
 	if err != nil {
-		svc.logger(s.log).Errorf("cannot set up output: %v", err)
-		s.setState(svc, Running, why+": no output")
-		s.onExit(svc, reaper.Exit{Status: unix.WaitStatus(1 << 8), At: s.now()})
+		if couldNotRun(err) {
+			// Out of descriptors for its pipes: not the service's fault.
+			svc.logger(s.log).Errorf("could not run: cannot set up its output: %v; trying again after the backoff", err)
+			s.event(svc, ForkFailed, "")
+			return
+		}
+		svc.logger(s.log).Errorf("cannot start: cannot set up its output: %v", err)
+		s.startFailed(svc, 1)
 		return
 	}
 	cmd := reaper.Cmd{
@@ -138,7 +132,7 @@ func (s *Supervisor) launch(svc *service, why string) {
 		Env:   svc.spec.Env,
 		Dir:   svc.spec.WorkingDir,
 		Files: files.fds(),
-		Sys:   &syscall.SysProcAttr{Setpgid: true, Credential: credential(svc.spec)},
+		Sys:   &syscall.SysProcAttr{Credential: credential(svc.spec)},
 	}
 	if r := svc.spec.Ready; r != nil && r.Kind == config.CheckNotify {
 		if err := s.ensureNotify(svc); err != nil {
@@ -147,30 +141,56 @@ func (s *Supervisor) launch(svc *service, why string) {
 			cmd.Env = append(append([]string(nil), cmd.Env...), "NOTIFY_SOCKET="+svc.notify.addr)
 		}
 	}
-	pid, exits, err := s.opt.Launcher.Start(cmd)
+	// Exits and the end of the run reach the supervisor through its inbox;
+	// the run they belong to tells a stale one from the current.
+	var run ServiceRun
+	ready := make(chan struct{})
+	watch := tree.Watch{
+		Exited: func(e reaper.Exit, left int) {
+			<-ready
+			s.inbox.post(exited{svc: svc, run: run, exit: e, left: left})
+		},
+		Emptied: func() {
+			<-ready
+			s.inbox.post(emptied{svc: svc, run: run})
+		},
+	}
+	run, err = s.opt.Launcher.StartService(svc.name, cmd, watch)
+	close(ready)
 	files.closeChildEnds()
 	if err != nil {
 		files.closeParentEnds()
-		s.setState(svc, Running, why+": the process did not start")
 		if couldNotRun(err) {
 			svc.logger(s.log).Errorf("%v; trying again after the backoff", err)
 			s.event(svc, ForkFailed, "")
 			return
 		}
 		svc.logger(s.log).Errorf("cannot start: %v", err)
-		s.onExit(svc, reaper.Exit{Status: unix.WaitStatus(reaper.ExitCode(err) << 8), At: s.now()})
+		s.startFailed(svc, reaper.ExitCode(err))
 		return
 	}
-	files.pump(s.opt.Sink, svc.name)
-	svc.pid = pid
+	svc.runSpec = svc.spec
+	svc.started = s.now()
+	svc.run, svc.pid = run, run.Pid()
+	svc.tracking, svc.cgroup = run.Tracking()
+	svc.output = files.pump(s.opt.Sink, svc.name)
 	svc.starts++
 	if svc.notify != nil {
 		svc.notify.read() // news of an earlier run is stale
-		svc.notify.setMain(pid)
+		svc.notify.setMain(svc.pid)
 	}
-	s.setState(svc, Running, fmt.Sprintf("%s, process %d", why, pid))
-	guard.Go("exit watch of "+svc.name, func() { s.inbox.post(exited{svc: svc, pid: pid, exit: <-exits}) })
+	s.setState(svc, Running, fmt.Sprintf("%s, process %d", why, svc.pid))
 	s.startChecks(svc)
+}
+
+// startFailed judges a launch whose program cannot run as a run that ended
+// at once with the shell's status for it (127 not found, 126 not
+// executable); no process existed.
+func (s *Supervisor) startFailed(svc *service, code int) {
+	now := s.now()
+	e := reaper.Exit{Status: unix.WaitStatus(code << 8), At: now}
+	svc.started, svc.lastExit = now, &e
+	s.eventOf(svc, StartFailed, Run{Started: now, Exit: e}, "", 0)
 }
 
 // couldNotRun tells a fork that failed for lack of resources (a pids
@@ -191,29 +211,56 @@ func couldNotRun(err error) bool {
 func (s *Supervisor) askStop(svc *service, why string) {
 	svc.cancelChecks()
 	sig := svc.runSpec.StopSignal
-	if err := s.opt.Launcher.Signal(svc.pid, sig, true); err != nil {
-		svc.logger(s.log).Debugf("sending %s: %v", signals.Name(sig), err)
-	}
+	svc.run.Signal(sig)
 	s.setState(svc, Stopping, fmt.Sprintf("%s: sent %s", why, signals.Name(sig)))
 	s.arm(svc, svc.runSpec.StopTimeout, StopTimedOut)
 }
 
-func (s *Supervisor) onExit(svc *service, e reaper.Exit) {
+// onExit: the run's main process ended; left other processes of the run
+// are still alive. The timer of a stop keeps running until the whole run
+// is over: its SIGKILL is for whatever is left, not for the main process.
+func (s *Supervisor) onExit(svc *service, e reaper.Exit, left int) {
 	if svc.ready && !svc.spec.Oneshot {
 		svc.ready = false
 		s.emit(Happening{Kind: EventReady, Service: svc.name, Ready: boolPtr(false), Reason: e.String()})
 	}
 	svc.pid = 0
 	svc.lastExit = &e
-	svc.cancelTimer()
 	svc.cancelChecks()
 	if svc.notify != nil {
 		svc.notify.setMain(0)
 	}
+	run := Run{Started: svc.started, Exit: e}
+	if left > 0 {
+		if svc.state == Stopping {
+			svc.logger(s.log).Infof("main process ended (%s); %d other %s of it still running", e, left, plural(left, "process", "processes"))
+		}
+		s.eventOf(svc, MainGone, run, "", left)
+		return
+	}
+	s.runOver(svc)
 	if svc.state == Stopping && svc.goal != GoalRun {
 		s.log.WithField("service", svc.name).Debugf("%s after %s", e, round(e.At.Sub(svc.started)))
 	}
-	s.eventOf(svc, Exited, Run{Started: svc.started, Exit: e}, "")
+	s.eventOf(svc, Exited, run, "", 0)
+}
+
+// onEmptied: the last process of a run whose main process had ended is
+// gone.
+func (s *Supervisor) onEmptied(svc *service) {
+	s.runOver(svc)
+	svc.logger(s.log).Debugf("the last process of its run is gone")
+	s.eventOf(svc, Emptied, Run{Started: svc.started, Exit: *svc.lastExit}, "", 0)
+}
+
+// runOver forgets the run: nothing of it is alive, so its output pumps may
+// drop what a stalled output cannot take, and its timer (a stop timeout) is
+// done.
+func (s *Supervisor) runOver(svc *service) {
+	svc.cancelTimer()
+	svc.run = nil
+	svc.output.End()
+	svc.output = nil
 }
 
 func (s *Supervisor) setState(svc *service, to State, why string) {
@@ -244,6 +291,7 @@ func (s *Supervisor) forget(svc *service) {
 	if s.opt.Sink != nil {
 		s.opt.Sink.Logs().Forget(svc.name)
 	}
+	s.opt.Launcher.ForgetService(svc.name)
 	svc.logger(s.log).Info("removed from the config: forgotten")
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/tend-init/tend/config"
 	"github.com/tend-init/tend/reaper"
+	"github.com/tend-init/tend/tree"
 )
 
 // service is the supervisor's record of one service. Only the supervisor's
@@ -25,10 +26,15 @@ type service struct {
 	counters Counters
 	blocked  string // why it is idle: a dependency gave up
 
-	// The current process, if any (pid != 0).
-	pid     int
-	runSpec *config.Service // the definition it was started with: its stop_signal and stop_timeout
-	started time.Time
+	// The current run, if any: run != nil while any process of it lives,
+	// pid != 0 while its main process does.
+	run      ServiceRun
+	pid      int
+	runSpec  *config.Service // the definition it was started with: its stop_signal and stop_timeout
+	started  time.Time
+	output   *runOutput     // its output pumps; told when the run is over
+	tracking tree.Mechanism // how its processes are found (of the last run)
+	cgroup   string
 
 	starts    int // processes started, ever: a counter for the metrics
 	lastExit  *reaper.Exit

@@ -1,7 +1,6 @@
 package supervise
 
 import (
-	"fmt"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -12,38 +11,83 @@ import (
 
 // progress does whatever has become possible after a batch of events:
 // start services whose dependencies are ready, start the main program,
-// advance a shutdown, or notice that nothing is left to do.
+// advance a shutdown, or notice that nothing is left to do. The shutdown
+// is fed Progress until it stands still, so a step that ends at once (a
+// main program that never ran, a level with nothing left) moves it on in
+// the same pass.
 func (s *Supervisor) progress() {
-	if !s.shutdown {
+	if s.life.Phase == PhaseRunning {
 		s.startWhatCan()
 	}
-	if s.shutdown {
-		s.advanceShutdown()
-		return
-	}
-	if s.deps.readyMaybe {
+	if s.life.Phase == PhaseRunning && s.deps.readyMaybe {
 		s.deps.readyMaybe = false
-		if s.opt.StartMain != nil && s.main == nil && !s.mainDone && !s.mainFailed && s.allReady() {
-			s.startMain()
+		if s.life.Main == MainWaiting && s.allReady() {
+			s.lifeEvent(AllReady, Facts{})
 		}
 	}
-	if s.deps.finalMaybe {
+	if s.life.Phase == PhaseRunning && s.deps.finalMaybe {
 		s.deps.finalMaybe = false
 		if s.settled() {
-			s.setExit(s.cleanStatus())
-			s.end(EndSettled)
+			s.lifeEvent(Settled, Facts{Code: s.cleanStatus()})
+		}
+	}
+	for s.life.Phase == PhaseMain || s.life.Phase == PhaseLevels {
+		before := s.life
+		f := Facts{MainAlive: s.main != nil, HighestLive: s.deps.highestLive()}
+		if f.HighestLive < 0 && !s.life.Set {
+			f.Clean = s.cleanStatus()
+		}
+		s.lifeEvent(Progress, f)
+		if s.life == before {
+			break
 		}
 	}
 }
 
-// settled: no main program to wait for, and every service ended by itself
-// with nothing to start it again (SPEC section 6). Services an operator
-// stopped or a reload removed keep tend running, and so does a config left
-// with no service at all.
-func (s *Supervisor) settled() bool {
-	if s.opt.StartMain != nil && !s.mainDone && !s.mainFailed {
-		return false
+// lifeEvent asks decideLife what tend does about e and carries it out.
+func (s *Supervisor) lifeEvent(e LifeEvent, f Facts) {
+	var fx LifeEffects
+	s.life, fx = decideLife(s.life, e, f)
+	if fx.BeginStop {
+		s.beginShutdown()
 	}
+	if fx.SignalMain && s.main != nil {
+		_ = s.opt.Launcher.Signal(s.main.pid, s.shutdownSignal, s.opt.KillGroup)
+	}
+	if fx.Log != "" {
+		switch {
+		case fx.KillAll:
+			s.log.Warn(fx.Log)
+		default:
+			s.emit(Happening{Kind: EventShutdown, Reason: fx.Log})
+		}
+	}
+	if fx.StartMain {
+		s.startMain()
+	}
+	if fx.StopLevel {
+		for _, svc := range s.order {
+			if svc.level == s.life.Level && svc.state == Running {
+				s.event(svc, ShutdownTurn, "")
+			}
+		}
+	}
+	if fx.KillAll {
+		s.killAll()
+	}
+	if fx.Leftovers {
+		s.stopLeftovers()
+	}
+	if s.life.Phase == PhaseDone {
+		s.finished = true
+	}
+}
+
+// settled: every service ended by itself with nothing to start it again
+// (SPEC section 6). Services an operator stopped or a reload removed keep
+// tend running, and so does a config left with no service at all. The main
+// program, if any, is decideLife's to weigh.
+func (s *Supervisor) settled() bool {
 	if len(s.order) == 0 {
 		return false
 	}
@@ -67,19 +111,26 @@ func (s *Supervisor) cleanStatus() int {
 	return 0
 }
 
-// setExit records the exit status; the first decision wins, except that
-// the main program's status always does (onMainExit).
-func (s *Supervisor) setExit(code int) {
-	if !s.exitSet {
-		s.exitCode, s.exitSet = code, true
+// noticeEssential is the one place where an essential service's end is
+// weighed: it ended tend's run when it gave up for good.
+func (s *Supervisor) noticeEssential(svc *service) {
+	if !svc.spec.Essential || svc.goal != GoalRun || s.life.Phase != PhaseRunning {
+		return
 	}
-}
-
-func (s *Supervisor) end(why EndReason) {
-	if s.endReason == "" {
-		s.endReason = why
+	code := 1
+	if svc.lastExit != nil && svc.lastExit.Code() != 0 {
+		code = svc.lastExit.Code()
 	}
-	s.finished = true
+	switch {
+	case svc.state == MaxRestartsReached, svc.state == Stopped && !svc.lastClean:
+		svc.logger(s.log).Errorf("essential service gave up: shutting down")
+	case svc.state == Idle && svc.blocked != "":
+		svc.logger(s.log).Errorf("essential service cannot start: shutting down")
+		code = 1
+	default:
+		return
+	}
+	s.lifeEvent(EssentialEnded, Facts{Code: code})
 }
 
 func (s *Supervisor) startMain() {
@@ -89,72 +140,61 @@ func (s *Supervisor) startMain() {
 	pid, exits, err := s.opt.StartMain()
 	if err != nil {
 		s.log.Error(err)
-		s.mainFailed = true
-		s.exitCode, s.exitSet = reaper.ExitCode(err), true
-		s.beginShutdown(unix.SIGTERM, EndMain, "main program could not start")
+		s.shutdownWhy = "main program could not start"
+		s.lifeEvent(MainStartFailed, Facts{Code: reaper.ExitCode(err)})
 		return
 	}
 	s.main = &mainProgram{pid: pid}
 	s.log.Infof("main program started as process %d", pid)
+	s.lifeEvent(MainStarted, Facts{})
 	guard.Go("main program watch", func() { s.inbox.post(mainExited{<-exits}) })
 }
 
 func (s *Supervisor) onMainExit(e reaper.Exit) {
 	s.log.Infof("main program ended: %s", e)
-	s.main, s.mainDone = nil, true
+	s.main = nil
 	code := e.Code()
 	if s.opt.ExitRemap[code] {
 		code = 0
 	}
-	// The main program decides tend's status, even over an essential
-	// service that gave up first.
-	s.exitCode, s.exitSet = code, true
-	s.beginShutdown(unix.SIGTERM, EndMain, "main program ended")
+	s.shutdownWhy = "main program ended"
+	s.lifeEvent(MainExited, Facts{Code: code})
 }
 
-// beginShutdown stops everything: the main program first, then services in
-// reverse dependency order (advanceShutdown), within shutdown_timeout.
-func (s *Supervisor) beginShutdown(sig unix.Signal, reason EndReason, why string) {
-	if s.shutdown {
-		return
+// orderShutdown asks for the shutdown, for reason; sig is what the main program
+// gets first (the signal that came in).
+func (s *Supervisor) orderShutdown(reason EndReason, sig unix.Signal, why string) {
+	if s.life.Phase == PhaseRunning {
+		s.shutdownSignal, s.shutdownWhy = sig, why
 	}
-	s.shutdown, s.shutdownAt, s.endReason, s.stoppingLevel = true, s.now(), reason, -1
-	s.log.Infof("shutting down (%s)", why)
-	s.emit(Happening{Kind: EventShutdown, Reason: "began: " + why})
+	s.lifeEvent(ShutdownOrder, Facts{Reason: reason})
+}
+
+// beginShutdown: no service starts again, the main program gets its
+// signal (lifeEvent), and shutdown_timeout starts; advanceShutdown does
+// the rest, level by level.
+func (s *Supervisor) beginShutdown() {
+	s.shutdownAt = s.now()
+	if s.shutdownWhy == "" {
+		s.shutdownWhy = string(s.life.Reason)
+	}
+	s.log.Infof("shutting down (%s)", s.shutdownWhy)
+	s.emit(Happening{Kind: EventShutdown, Reason: "began: " + s.shutdownWhy})
 	s.deadline = time.AfterFunc(s.cfg.ShutdownTimeout, func() { s.inbox.post(shutdownExpiry{}) })
 	for _, svc := range s.order {
 		s.event(svc, Shutdown, "")
 	}
-	if s.main != nil {
-		_ = s.opt.Launcher.Signal(s.main.pid, sig, s.opt.KillGroup)
-	}
 }
 
-// advanceShutdown stops the deepest dependency level that still runs, all
-// of its services at once, once the main program is gone; it ends Run when
-// no process is left.
-func (s *Supervisor) advanceShutdown() {
-	if s.main != nil {
+// stopLeftovers ends every process still under tend once the services are
+// stopped, with what is left of shutdown_timeout as their grace.
+func (s *Supervisor) stopLeftovers() {
+	if s.opt.Leftovers == nil {
+		s.lifeEvent(LeftoversGone, Facts{})
 		return
 	}
-	level := s.deps.highestLive()
-	if level < 0 {
-		if !s.exitSet { // the main program's status, say, decided already
-			s.setExit(s.cleanStatus())
-		}
-		s.emit(Happening{Kind: EventShutdown, Reason: fmt.Sprintf("every service stopped; exit status %d", s.exitCode)})
-		s.end(s.endReason)
-		return
-	}
-	if level != s.stoppingLevel {
-		s.stoppingLevel = level
-		s.emit(Happening{Kind: EventShutdown, Reason: fmt.Sprintf("stopping dependency level %d", level)})
-	}
-	for _, svc := range s.order {
-		if svc.level == level && svc.state == Running {
-			s.event(svc, ShutdownTurn, "")
-		}
-	}
+	done := s.opt.Leftovers(s.Remaining())
+	guard.Go("leftovers", func() { <-done; s.inbox.post(leftoversGone{}) })
 }
 
 func (s *Supervisor) killAll() {
@@ -162,8 +202,8 @@ func (s *Supervisor) killAll() {
 		_ = s.opt.Launcher.Signal(s.main.pid, unix.SIGKILL, true)
 	}
 	for _, svc := range s.order {
-		if svc.pid != 0 {
-			_ = s.opt.Launcher.Signal(svc.pid, unix.SIGKILL, true)
+		if svc.run != nil {
+			svc.run.Kill()
 		}
 	}
 }

@@ -23,13 +23,33 @@ import (
 	"github.com/tend-init/tend/config"
 	"github.com/tend-init/tend/reaper"
 	"github.com/tend-init/tend/signals"
+	"github.com/tend-init/tend/tree"
 )
 
-// Launcher starts and signals processes; the reaper in production, a fake
-// in unit tests.
+// Launcher starts and signals processes: the reaper and the process
+// tracker (package tree) in production, a fake in unit tests.
 type Launcher interface {
+	// Start runs a check command or the main program: one process in its
+	// own group.
 	Start(reaper.Cmd) (int, <-chan reaper.Exit, error)
+	// Signal sends sig to a process Start or StartService started, or to
+	// its process group.
 	Signal(pid int, sig unix.Signal, group bool) error
+	// StartService starts one run of a service. Every process the run
+	// makes belongs to it; w hears when its main process ends and when the
+	// last of them is gone.
+	StartService(name string, c reaper.Cmd, w tree.Watch) (ServiceRun, error)
+	// ForgetService: a reload removed the service and its last run is over.
+	ForgetService(name string)
+}
+
+// ServiceRun is one run of a service: its main process and every process
+// it started (*tree.Run in production).
+type ServiceRun interface {
+	Pid() int
+	Signal(sig unix.Signal) // to every process of the run
+	Kill()                  // SIGKILL to every process of the run
+	Tracking() (tree.Mechanism, string)
 }
 
 // Options is what the supervisor needs besides the config.
@@ -52,6 +72,10 @@ type Options struct {
 	// Orphans counts the processes reaped that no one started through the
 	// reaper, for the metrics; nil when not counted.
 	Orphans func() uint64
+	// Leftovers stops every process still under tend (adopted orphans),
+	// the shutdown's last phase, within grace; the channel closes when
+	// they are gone. Nil: there is no such phase.
+	Leftovers func(grace time.Duration) <-chan struct{}
 }
 
 // Supervisor runs the services of one config. All its state is owned by the
@@ -71,22 +95,18 @@ type Supervisor struct {
 
 	reloads, reloadFailures int // for the metrics
 
-	main       *mainProgram
-	mainDone   bool // the main program ran and exited
-	mainFailed bool // the main program could not be started
+	life       Life         // tend's own lifecycle (tendlife.go): the only record of the main program's state, the shutdown and the exit status
+	main       *mainProgram // while the main program runs
 	readyTimer *time.Timer
 	startedAt  time.Time // when Run began: the main program's ready_timeout counts from it
 
 	reloading, reloadAgain bool // a SIGHUP's config load is in flight; another came meanwhile
 
-	shutdown      bool
-	stoppingLevel int // the dependency level the shutdown is stopping
-	shutdownAt    time.Time
-	deadline      *time.Timer
-	exitCode      int
-	exitSet       bool
-	endReason     EndReason
-	finished      bool
+	shutdownSignal unix.Signal // what the main program gets first in the shutdown
+	shutdownWhy    string      // for the log
+	shutdownAt     time.Time
+	deadline       *time.Timer
+	finished       bool
 }
 
 type mainProgram struct {
@@ -108,7 +128,11 @@ const (
 
 // New prepares a supervisor for cfg; Run starts it.
 func New(cfg *config.Config, opt Options) *Supervisor {
-	s := &Supervisor{opt: opt, cfg: cfg, log: opt.Log, services: map[string]*service{}, now: time.Now, done: make(chan struct{}), events: NewEvents()}
+	s := &Supervisor{opt: opt, cfg: cfg, log: opt.Log, services: map[string]*service{}, now: time.Now, done: make(chan struct{}), events: NewEvents(),
+		life: Life{Main: MainNone, Phase: PhaseRunning}, shutdownSignal: unix.SIGTERM}
+	if opt.StartMain != nil {
+		s.life.Main = MainWaiting
+	}
 	s.inbox.init()
 	for _, name := range cfg.Order {
 		svc := newService(cfg.Services[name])
@@ -149,8 +173,7 @@ func (s *Supervisor) Run(orders <-chan Order) int {
 			}
 		case err := <-s.opt.Panics:
 			s.log.Errorf("%v; shutting down", err)
-			s.setExit(1)
-			s.beginShutdown(unix.SIGTERM, EndPanic, "internal error")
+			s.orderShutdown(EndPanic, unix.SIGTERM, "internal error")
 		}
 		s.progress()
 	}
@@ -160,11 +183,11 @@ func (s *Supervisor) Run(orders <-chan Order) int {
 	if s.deadline != nil {
 		s.deadline.Stop()
 	}
-	return s.exitCode
+	return s.life.Code
 }
 
 // Ended says why Run returned; valid once it has.
-func (s *Supervisor) Ended() EndReason { return s.endReason }
+func (s *Supervisor) Ended() EndReason { return s.life.Reason }
 
 // Remaining is what is left of shutdown_timeout, the leftovers' grace.
 func (s *Supervisor) Remaining() time.Duration {
@@ -177,10 +200,15 @@ func (s *Supervisor) Remaining() time.Duration {
 // What other goroutines post to the inbox. Each carries what it needs to be
 // recognised as stale: the service record, and the pid or generation.
 type (
-	exited struct {
+	exited struct { // a run's main process ended
 		svc  *service
-		pid  int
+		run  ServiceRun
 		exit reaper.Exit
+		left int // other processes of the run still alive
+	}
+	emptied struct { // the last process of a run is gone
+		svc *service
+		run ServiceRun
 	}
 	mainExited struct{ exit reaper.Exit }
 	timerFired struct {
@@ -190,6 +218,7 @@ type (
 	}
 	readyTimeout   struct{}
 	shutdownExpiry struct{}
+	leftoversGone  struct{}
 	reloadLoaded   struct {
 		cfg *config.Config
 		err error
@@ -200,8 +229,12 @@ type (
 func (s *Supervisor) handle(e any) {
 	switch e := e.(type) {
 	case exited:
-		if s.current(e.svc) && e.svc.pid == e.pid {
-			s.onExit(e.svc, e.exit)
+		if s.current(e.svc) && e.svc.run == e.run && e.svc.pid != 0 {
+			s.onExit(e.svc, e.exit, e.left)
+		}
+	case emptied:
+		if s.current(e.svc) && e.svc.run == e.run {
+			s.onEmptied(e.svc)
 		}
 	case mainExited:
 		s.onMainExit(e.exit)
@@ -212,8 +245,9 @@ func (s *Supervisor) handle(e any) {
 	case readyTimeout:
 		s.mainNotReady()
 	case shutdownExpiry:
-		s.log.Warnf("shutdown_timeout %s expired: killing everything", s.cfg.ShutdownTimeout)
-		s.killAll()
+		s.lifeEvent(DeadlinePassed, Facts{})
+	case leftoversGone:
+		s.lifeEvent(LeftoversGone, Facts{})
 	case reloadLoaded:
 		s.onReloadLoaded(e.cfg, e.err)
 	case request:
@@ -232,12 +266,12 @@ func (s *Supervisor) handle(e any) {
 // mainNotReady ends tend when the main program has waited ready_timeout
 // for the services and they are not all ready.
 func (s *Supervisor) mainNotReady() {
-	if s.opt.StartMain == nil || s.main != nil || s.mainDone || s.mainFailed || s.shutdown {
+	if s.life.Main != MainWaiting || s.life.Phase != PhaseRunning {
 		return
 	}
 	s.log.Errorf("services not ready after ready_timeout %s: %v", s.cfg.ReadyTimeout, s.notReady())
-	s.setExit(1)
-	s.beginShutdown(unix.SIGTERM, EndNotReady, "ready_timeout")
+	s.shutdownWhy = "ready_timeout"
+	s.lifeEvent(ReadyTimedOut, Facts{})
 }
 
 // current: svc is still the record the supervisor keeps under its name, so
@@ -251,13 +285,13 @@ func (s *Supervisor) onOrder(o Order) {
 	}
 	switch o.Action {
 	case signals.Shutdown:
-		if s.shutdown {
+		if s.life.Phase != PhaseRunning {
 			// The second SIGTERM/SIGINT: the operator will not wait.
-			s.log.Warnf("%s during shutdown: killing everything now", signals.Name(sig))
-			s.killAll()
+			s.log.Warnf("%s during shutdown", signals.Name(sig))
+			s.lifeEvent(KillOrder, Facts{})
 			return
 		}
-		s.beginShutdown(sig, EndSignal, why)
+		s.orderShutdown(EndSignal, sig, why)
 	case signals.Reload:
 		s.startReload()
 	case signals.Forward:

@@ -1,0 +1,128 @@
+package tree
+
+import (
+	"os"
+	"strconv"
+	"strings"
+)
+
+// proc is what /proc/PID/stat says of a process.
+type proc struct {
+	pid, ppid, pgrp, session int
+	state                    byte
+	start                    uint64 // clock ticks after boot: with the PID, names one process
+}
+
+// alive: not a zombie waiting to be reaped, nor dead.
+func (p proc) alive() bool { return p.state != 'Z' && p.state != 'X' && p.state != 'x' }
+
+// readProc parses /proc/PID/stat.
+func readProc(pid int) (proc, bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return proc{}, false
+	}
+	return parseStat(pid, string(b))
+}
+
+// parseStat reads the fields after the command name, which may itself
+// hold spaces and parentheses: they are counted from the last ')'.
+func parseStat(pid int, s string) (proc, bool) {
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return proc{}, false
+	}
+	f := strings.Fields(s[i+1:])
+	// state(3) ppid(4) pgrp(5) session(6) ... starttime(22), numbered as proc(5).
+	if len(f) < 20 || len(f[0]) != 1 {
+		return proc{}, false
+	}
+	p := proc{pid: pid, state: f[0][0]}
+	var err error
+	if p.ppid, err = strconv.Atoi(f[1]); err != nil {
+		return proc{}, false
+	}
+	if p.pgrp, err = strconv.Atoi(f[2]); err != nil {
+		return proc{}, false
+	}
+	if p.session, err = strconv.Atoi(f[3]); err != nil {
+		return proc{}, false
+	}
+	if p.start, err = strconv.ParseUint(f[19], 10, 64); err != nil {
+		return proc{}, false
+	}
+	return p, true
+}
+
+// snapshot is one pass over /proc, indexed for the questions a survey asks.
+type snapshot struct {
+	procs    map[int]proc
+	children map[int][]int
+	byGroup  map[int][]int
+	bySess   map[int][]int
+}
+
+func takeSnapshot(self int) *snapshot {
+	s := &snapshot{procs: map[int]proc{}, children: map[int][]int{}, byGroup: map[int][]int{}, bySess: map[int][]int{}}
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return s
+	}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == self {
+			continue
+		}
+		p, ok := readProc(pid)
+		if !ok {
+			continue
+		}
+		s.add(p)
+	}
+	return s
+}
+
+func (s *snapshot) add(p proc) {
+	s.procs[p.pid] = p
+	s.children[p.ppid] = append(s.children[p.ppid], p.pid)
+	s.byGroup[p.pgrp] = append(s.byGroup[p.pgrp], p.pid)
+	s.bySess[p.session] = append(s.bySess[p.session], p.pid)
+}
+
+// members are the living processes of the run whose main process is
+// leader (its session and process group share that number): those in the
+// session or the group, those known from an earlier look (same start
+// time), and every descendant of any of them.
+func (s *snapshot) members(leader int, known map[int]uint64) []proc {
+	seen := map[int]bool{}
+	var queue []int
+	add := func(pid int) {
+		if !seen[pid] {
+			seen[pid] = true
+			queue = append(queue, pid)
+		}
+	}
+	for _, pid := range s.bySess[leader] {
+		add(pid)
+	}
+	for _, pid := range s.byGroup[leader] {
+		add(pid)
+	}
+	for pid, start := range known {
+		if p, ok := s.procs[pid]; ok && p.start == start {
+			add(pid)
+		}
+	}
+	var out []proc
+	for len(queue) > 0 {
+		pid := queue[0]
+		queue = queue[1:]
+		if p := s.procs[pid]; p.alive() {
+			out = append(out, p)
+		}
+		for _, c := range s.children[pid] {
+			add(c)
+		}
+	}
+	return out
+}
