@@ -44,8 +44,8 @@ var modelNames = []string{"a", "b", "c", "d"}
 type modelProc struct {
 	name     string // the service; "" for a check or the main program
 	stopSig  unix.Signal
-	pgid     int         // its process group: a worker may have left the leader's
-	ignores  bool        // it ignores the stop signal (only SIGKILL ends it)
+	pgid     int              // its process group: a worker may have left the leader's
+	ignores  bool             // it ignores the stop signal (only SIGKILL ends it)
 	ch       chan reaper.Exit // a check's or the main program's
 	run      *modelTreeRun    // a service's
 	isLeader bool
@@ -510,7 +510,7 @@ type modelRun struct {
 
 	out      *modelWriter // tend's stdout and stderr
 	mainMode int
-	endedAt  time.Time    // when Run returned
+	endedAt  time.Time          // when Run returned
 	asked    map[EndReason]bool // the end reasons the sequence gave tend
 	held     map[string]int     // services an operator stopped: their starts then
 	restarts map[string]int

@@ -23,7 +23,7 @@ const (
 type Phase string
 
 const (
-	PhaseRunning   Phase = "running"                  // supervising
+	PhaseRunning   Phase = "running"                   // supervising
 	PhaseMain      Phase = "stopping the main program" // the shutdown's first step
 	PhaseLevels    Phase = "stopping services"         // one dependency level at a time, deepest first
 	PhaseLeftovers Phase = "stopping leftovers"        // every process left (adopted orphans)
