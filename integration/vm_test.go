@@ -26,7 +26,7 @@ import (
 const busybox = "/bin/busybox"
 
 // applets are the busybox commands the initramfs links.
-var applets = []string{"sh", "cat", "echo", "sleep", "dmesg", "grep", "hostname", "wget", "httpd", "kill", "awk", "tr", "ip", "ls", "ps", "mount"}
+var applets = []string{"sh", "cat", "echo", "sleep", "dmesg", "grep", "hostname", "wget", "httpd", "kill", "awk", "tr", "ip", "ls", "ps", "mount", "setsid"}
 
 // needVM stops a test that cannot boot a VM here: a skip on a developer's
 // machine, a failure in CI.

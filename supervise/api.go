@@ -27,6 +27,10 @@ type ServiceStatus struct {
 	Since    time.Time `json:"since"`                    // when it entered its state
 	LastExit *ExitInfo `json:"last_exit,omitempty"`
 	Reason   string    `json:"reason,omitempty"` // why it is not started, or its sd_notify STATUS
+	// Tracking is how its processes are found: "cgroup" (Cgroup names
+	// it) or "session"; empty before its first run.
+	Tracking string `json:"tracking,omitempty"`
+	Cgroup   string `json:"cgroup,omitempty"`
 }
 
 // ExitInfo is how a service's last run ended.
@@ -104,6 +108,8 @@ func (s *Supervisor) status(svc *service) ServiceStatus {
 		Restarts: svc.counters.Restarts,
 		Since:    svc.since,
 		Reason:   svc.blocked,
+		Tracking: string(svc.tracking),
+		Cgroup:   svc.cgroup,
 	}
 	if st.Reason == "" {
 		st.Reason = svc.notifyStatus
