@@ -752,6 +752,9 @@ func (m *modelRun) invariants(where string) {
 		if hasRun != (svc.run != nil) || (svc.pid != 0 && svc.run == nil) || (svc.state == Running && svc.pid == 0) {
 			m.fail("%s: %s is %s with pid %d and run %v", where, svc.name, svc.state, svc.pid, svc.run != nil)
 		}
+		if svc.state == Stopping && time.Since(svc.since) > svc.runSpec.StopTimeout+time.Second {
+			m.fail("%s: %s is still stopping %s after it began; stop_timeout is %s", where, svc.name, time.Since(svc.since), svc.runSpec.StopTimeout)
+		}
 		if svc.pid != 0 {
 			if p, ok := m.fake.live[svc.pid]; !ok || p.name != svc.name || !p.isLeader {
 				m.fail("%s: %s shows process %d, which does not run", where, svc.name, svc.pid)
@@ -909,6 +912,11 @@ func TestModel(t *testing.T) {
 	if v, err := strconv.ParseUint(os.Getenv("TEND_MODEL_SEED"), 10, 64); err == nil {
 		first, runs = v, 1
 	}
+	// A small output queue, so that a stalled output fills it with the
+	// few lines the fake's runs write.
+	saved := outQueueBytes
+	outQueueBytes = 48
+	t.Cleanup(func() { outQueueBytes = saved })
 	// Sequences are independent: one worker per CPU, each its own subtest.
 	start := time.Now()
 	workers := uint64(max(1, min(runtime.GOMAXPROCS(0), runs)))
