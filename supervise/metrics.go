@@ -3,6 +3,7 @@ package supervise
 import (
 	"bytes"
 	"fmt"
+	"runtime"
 	"strings"
 )
 
@@ -79,6 +80,10 @@ func (s *Supervisor) metrics() []byte {
 		family("tend_orphans_reaped_total", "counter", "Processes reaped that tend did not start itself.")
 		fmt.Fprintf(&b, "tend_orphans_reaped_total %d\n", s.opt.Orphans())
 	}
+	family("tend_output_lines_dropped_total", "counter", "Service output lines dropped because tend's stdout or stderr was stalled after their run had ended.")
+	fmt.Fprintf(&b, "tend_output_lines_dropped_total %d\n", s.linesDropped.Load())
+	family("go_goroutines", "gauge", "Goroutines in tend: constant per service, whatever the number of restarts.")
+	fmt.Fprintf(&b, "go_goroutines %d\n", runtime.NumGoroutine())
 	return b.Bytes()
 }
 

@@ -269,7 +269,7 @@ func TestOutputSlowWriterGetsEveryLineOfEndedRuns(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			shorten(t, 2<<10, 100*time.Millisecond)
+			shorten(t, 2<<10, time.Second)
 			slow := &gateWriter{delay: time.Millisecond}
 			sink := NewSink(slow, slow, c.format)
 			var d drops
@@ -431,7 +431,7 @@ func TestOutputLiveRunBlocksOnStall(t *testing.T) {
 				n := written.Load()
 				same := n == last
 				last = n
-				time.Sleep(20 * time.Millisecond)
+				time.Sleep(100 * time.Millisecond)
 				return same
 			}) {
 				t.Fatal("the service's writes never stopped")

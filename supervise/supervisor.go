@@ -15,6 +15,9 @@
 package supervise
 
 import (
+	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -94,6 +97,7 @@ type Supervisor struct {
 	events *Events
 
 	reloads, reloadFailures int // for the metrics
+	linesDropped            atomic.Uint64
 
 	life       Life         // tend's own lifecycle (tendlife.go): the only record of the main program's state, the shutdown and the exit status
 	main       *mainProgram // while the main program runs
@@ -140,8 +144,27 @@ func New(cfg *config.Config, opt Options) *Supervisor {
 		s.order = append(s.order, svc)
 	}
 	s.deps.rebuild(s.order, s.services)
+	if opt.Sink != nil {
+		var mu sync.Mutex
+		dropped := map[string]uint64{}
+		opt.Sink.OnDrop(func(service, stream string, lines uint64) {
+			s.linesDropped.Add(lines)
+			// A crash loop into a stalled output reports every run: say
+			// it at 1, 10, 100, … lines, not once a restart.
+			mu.Lock()
+			before := dropped[service+" "+stream]
+			after := before + lines
+			dropped[service+" "+stream] = after
+			mu.Unlock()
+			if digits(after) > digits(before) {
+				s.log.WithField("service", service).Warnf("%d lines dropped so far while %s was stalled (output of runs that had ended)", after, stream)
+			}
+		})
+	}
 	return s
 }
+
+func digits(n uint64) int { return len(strconv.FormatUint(n, 10)) }
 
 // Order is a received signal, already decided at the edge (signals.Route,
 // the rewrite table, VM mode): what to do, and the signal that goes with it.

@@ -395,10 +395,13 @@ func (t *Tracker) serve(q request, snap *snapshot) {
 	t.mu.Lock()
 	run.escapees = outside
 	t.mu.Unlock()
+	// countLeft may prune run.escapees meanwhile: signal from members.
 	if q.sig != 0 {
 		_ = unix.Kill(-run.pid, q.sig)
-		for pid, st := range outside {
-			signalByPid(pid, st, q.sig)
+		for _, p := range members {
+			if p.pgrp != run.pid {
+				signalByPid(p.pid, p.start, q.sig)
+			}
 		}
 		return
 	}
