@@ -156,7 +156,7 @@ func New(cfg *config.Config, opt Options) *Supervisor {
 			after := before + lines
 			dropped[service+" "+stream] = after
 			mu.Unlock()
-			if digits(after) > digits(before) {
+			if before == 0 || digits(after) > digits(before) {
 				s.log.WithField("service", service).Warnf("%d lines dropped so far while %s was stalled (output of runs that had ended)", after, stream)
 			}
 		})
