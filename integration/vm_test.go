@@ -279,7 +279,7 @@ func TestVMBoot(t *testing.T) {
 		"flaky | flaky run 1", "flaky | flaky run 2", "flaky | flaky run 3",
 		"ready: tcp check passed",
 		"main: hostname=tendvm",
-		"/proc:proc", "/sys:sysfs", "/dev:devtmpfs", "/dev/pts:devpts", "/dev/shm:tmpfs", "/run:tmpfs",
+		"/proc:proc", "/sys:sysfs", "/sys/fs/cgroup:cgroup2", "/dev:devtmpfs", "/dev/pts:devpts", "/dev/shm:tmpfs", "/run:tmpfs",
 		"UP",
 		"main: page=hello from tend's VM",
 		"path=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
