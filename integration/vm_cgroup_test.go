@@ -47,7 +47,7 @@ func TestVMCgroupStopsWholeTree(t *testing.T) {
 		"each service runs in its own cgroup under /sys/fs/cgroup",
 		`main: tracking="tracking": "cgroup" "cgroup": "/sys/fs/cgroup/web.service"`,
 		"main: after stop: stopping escapee-alive=yes",
-		"sending SIGKILL to every process of it",
+		"sending SIGKILL to its process group and every other process of it",
 		"main: stopped: escapee-alive=no populated 0",
 		"tend: exit status 0",
 		"reboot: Power down",

@@ -54,7 +54,7 @@ func (s *Supervisor) carryOut(svc *service, e Event, d Decision) {
 		why = e.String()
 	}
 	if d.Kill && svc.run != nil {
-		svc.logger(s.log).Warnf("still running %s after %s: sending SIGKILL to every process of it", signals.Name(svc.runSpec.StopSignal), svc.runSpec.StopTimeout)
+		svc.logger(s.log).Warnf("still running %s after %s: sending SIGKILL to its process group and every other process of it", signals.Name(svc.runSpec.StopSignal), svc.runSpec.StopTimeout)
 		svc.run.Kill()
 	}
 	if d.Blocked {

@@ -268,7 +268,7 @@ func (s *Supervisor) handle(e any) {
 	case readyTimeout:
 		s.mainNotReady()
 	case shutdownExpiry:
-		s.lifeEvent(DeadlinePassed, Facts{})
+		s.lifeEvent(DeadlinePassed, Facts{Limit: s.cfg.ShutdownTimeout})
 	case leftoversGone:
 		s.lifeEvent(LeftoversGone, Facts{})
 	case reloadLoaded:

@@ -1,6 +1,9 @@
 package supervise
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // tend's own lifecycle, as the services' is in lifecycle.go: a state (the
 // main program's and the shutdown's), events, and one pure function that
@@ -75,7 +78,8 @@ type Facts struct {
 	// level that still has a process (-1: none).
 	MainAlive   bool
 	HighestLive int
-	Clean       int // for Progress reaching the end: 0 if every service ended cleanly, else 1
+	Clean       int           // for Progress reaching the end: 0 if every service ended cleanly, else 1
+	Limit       time.Duration // for DeadlinePassed: shutdown_timeout, for the log
 }
 
 // LifeEffects are what the supervisor does for a decision.
@@ -149,7 +153,7 @@ func decideLife(l Life, e LifeEvent, f Facts) (Life, LifeEffects) {
 		}
 	case DeadlinePassed:
 		if l.Phase == PhaseMain || l.Phase == PhaseLevels {
-			fx.KillAll, fx.Log = true, "shutdown_timeout expired: killing everything"
+			fx.KillAll, fx.Log = true, fmt.Sprintf("shutdown_timeout %s expired: killing everything", f.Limit)
 		}
 	case Settled:
 		// Nothing runs, nothing will: no main program to wait for.

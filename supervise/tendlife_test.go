@@ -1,6 +1,9 @@
 package supervise
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 // TestDecideLife walks tend's own lifecycle through the cases SPEC section
 // 6 names, and the ones that once went wrong.
@@ -46,8 +49,8 @@ func TestDecideLife(t *testing.T) {
 			running(MainRunning), LifeEffects{}},
 		{"a second SIGTERM kills", Life{Main: MainNone, Phase: PhaseLevels, Reason: EndSignal}, KillOrder, Facts{},
 			Life{Main: MainNone, Phase: PhaseLevels, Reason: EndSignal}, LifeEffects{KillAll: true, Log: "killing everything now"}},
-		{"shutdown_timeout kills", Life{Main: MainRunning, Phase: PhaseMain, Reason: EndSignal}, DeadlinePassed, Facts{},
-			Life{Main: MainRunning, Phase: PhaseMain, Reason: EndSignal}, LifeEffects{KillAll: true, Log: "shutdown_timeout expired: killing everything"}},
+		{"shutdown_timeout kills", Life{Main: MainRunning, Phase: PhaseMain, Reason: EndSignal}, DeadlinePassed, Facts{Limit: 9 * time.Second},
+			Life{Main: MainRunning, Phase: PhaseMain, Reason: EndSignal}, LifeEffects{KillAll: true, Log: "shutdown_timeout 9s expired: killing everything"}},
 		{"settled without a main program: done", running(MainNone), Settled, Facts{Code: 0},
 			Life{Main: MainNone, Phase: PhaseDone, Set: true, Reason: EndSettled}, LifeEffects{}},
 		{"settled while the main program runs: it decides", running(MainRunning), Settled, Facts{Code: 0},
