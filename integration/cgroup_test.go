@@ -44,17 +44,24 @@ func startInCgroup(t *testing.T, mode, body string) (*controlled, string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		for deadline := time.Now().Add(5 * time.Second); os.Remove(dir) != nil && time.Now().Before(deadline); {
-			time.Sleep(50 * time.Millisecond)
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			os.Remove(filepath.Join(dir, "init"))
+			if os.Remove(dir) == nil {
+				return
+			}
 		}
+		t.Errorf("cannot remove the test's cgroup %s", dir)
 	})
 	tmp := t.TempDir()
 	socket, cfg := filepath.Join(tmp, "tend.sock"), filepath.Join(tmp, "tend.toml")
 	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("control_socket = %q\n%s", socket, body)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	inner := fmt.Sprintf("mount -t cgroup2 -o %s none /sys/fs/cgroup && exec %s --config %s", mode, tendBin, cfg)
-	script := fmt.Sprintf("echo $$ > %s/cgroup.procs && exec unshare --cgroup --mount --pid --fork --mount-proc --kill-child sh -c %q", dir, inner)
+	// As a container runtime does, tend gets a cgroup of its own (unshare
+	// itself stays in the namespace's root): tend divides only a cgroup
+	// that holds nothing but itself.
+	inner := fmt.Sprintf("mount -t cgroup2 none /sys/fs/cgroup && mkdir /sys/fs/cgroup/init && echo $$ > /sys/fs/cgroup/init/cgroup.procs && mount -o bind,remount,%s /sys/fs/cgroup && exec %s --config %s", mode, tendBin, cfg)
+	script := fmt.Sprintf("echo $$ > %s/cgroup.procs && exec unshare --cgroup --mount --pid --fork --mount-proc --kill-child sh -c '%s'", dir, inner) // inner has no single quote
 	c := &controlled{started: run{bin: "/bin/sh", args: []string{"-c", script}}.start(t), socket: socket, config: cfg}
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		if _, err := os.Stat(socket); err == nil {
@@ -83,8 +90,8 @@ stop_timeout = "1s"
 // process while it is still connected.
 func TestCgroupMechanism(t *testing.T) {
 	for _, c := range []struct{ mode, tracking, notice string }{
-		{"rw", "cgroup", "each service runs in its own cgroup under /sys/fs/cgroup"},
-		{"ro", "session", "services are tracked by session and process group: cannot make a child of tend's cgroup /sys/fs/cgroup: read-only file system"},
+		{"rw", "cgroup", "each service runs in its own cgroup under /sys/fs/cgroup/init"},
+		{"ro", "session", "services are tracked by session and process group: cannot make a child of tend's cgroup /sys/fs/cgroup/init: read-only file system"},
 	} {
 		t.Run(c.mode, func(t *testing.T) {
 			marker := fmt.Sprintf("tend-escapee-%d-%s", os.Getpid(), c.mode)
@@ -100,7 +107,7 @@ func TestCgroupMechanism(t *testing.T) {
 				t.Fatalf("tracking %v, want %s\n%s", st["tracking"], c.tracking, tend.errb.String())
 			}
 			if c.mode == "rw" {
-				procs, _ := os.ReadFile(filepath.Join(dir, "web.service", "cgroup.procs"))
+				procs, _ := os.ReadFile(filepath.Join(dir, "init", "web.service", "cgroup.procs"))
 				t.Logf("web.service/cgroup.procs: %s", strings.Fields(string(procs)))
 				if len(strings.Fields(string(procs))) < 3 {
 					t.Errorf("web's cgroup holds %q; want its shell, the escapee and their children", procs)
@@ -125,7 +132,7 @@ func TestCgroupMechanism(t *testing.T) {
 			}
 			t.Logf("stopped %s after the stop, escapee gone", time.Since(start).Round(time.Millisecond))
 			if c.mode == "rw" {
-				ev, _ := os.ReadFile(filepath.Join(dir, "web.service", "cgroup.events"))
+				ev, _ := os.ReadFile(filepath.Join(dir, "init", "web.service", "cgroup.events"))
 				if !strings.Contains(string(ev), "populated 0") {
 					t.Errorf("web.service/cgroup.events: %q", ev)
 				}
@@ -135,7 +142,7 @@ func TestCgroupMechanism(t *testing.T) {
 			if !strings.Contains(res.stderr, c.notice) {
 				t.Errorf("no notice %q\n%s", c.notice, res.stderr)
 			}
-			if _, err := os.Stat(filepath.Join(dir, "web.service")); err == nil {
+			if _, err := os.Stat(filepath.Join(dir, "init", "web.service")); err == nil {
 				t.Errorf("tend left web.service behind")
 			}
 		})

@@ -61,6 +61,13 @@ func openCgroups() (*cgroups, string) {
 		// mount may not show.
 		return nil, fmt.Sprintf("tend's cgroup %s is not under %s", own, cgroupMount)
 	}
+	if other := foreignProcess(root); other != "" {
+		// Not tend's to divide: another tend (or anything) in the same
+		// cgroup would share the services' directories. In a container
+		// tend is alone in its cgroup; in a VM the root holds only
+		// kernel threads besides it.
+		return nil, fmt.Sprintf("tend's cgroup %s also holds %s", root, other)
+	}
 	probe := filepath.Join(root, fmt.Sprintf("tend-probe-%d", os.Getpid()))
 	if err := os.Mkdir(probe, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 		return nil, fmt.Sprintf("cannot make a child of tend's cgroup %s: %v", root, errors.Unwrap(err))
@@ -73,6 +80,44 @@ func openCgroups() (*cgroups, string) {
 	cg := &cgroups{root: root, made: map[string]bool{}, ino: os.NewFile(uintptr(fd), "inotify"), watches: map[int]*Run{}}
 	guard.Go("cgroup events", cg.readEvents)
 	return cg, ""
+}
+
+// foreignProcess names a process in the cgroup that is neither tend nor a
+// kernel thread; "" when there is none. A process outside tend's PID
+// namespace is listed as 0.
+func foreignProcess(root string) string {
+	self := os.Getpid()
+	for _, pid := range cgroupProcs(root) {
+		switch {
+		case pid == self:
+		case pid == 0:
+			return "processes outside tend's PID namespace"
+		case isKernelThread(pid):
+		default:
+			return "process " + strconv.Itoa(pid)
+		}
+	}
+	return ""
+}
+
+// isKernelThread reads PF_KTHREAD from /proc/PID/stat's flags.
+func isKernelThread(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return true // gone: not in the way
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return false
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 7 {
+		return false
+	}
+	flags, err := strconv.ParseUint(f[6], 10, 64)
+	const pfKthread = 0x00200000
+	return err == nil && flags&pfKthread != 0
 }
 
 // dir is a service's cgroup: "<name>.service", as systemd names its units,
