@@ -52,25 +52,14 @@ func startInCgroup(t *testing.T, mode, body string) (*controlled, string) {
 		}
 		t.Errorf("cannot remove the test's cgroup %s", dir)
 	})
-	tmp := t.TempDir()
-	socket, cfg := filepath.Join(tmp, "tend.sock"), filepath.Join(tmp, "tend.toml")
-	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("control_socket = %q\n%s", socket, body)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	// As a container runtime does, tend gets a cgroup of its own (unshare
-	// itself stays in the namespace's root): tend divides only a cgroup
-	// that holds nothing but itself.
-	inner := fmt.Sprintf("mount -t cgroup2 none /sys/fs/cgroup && mkdir /sys/fs/cgroup/init && echo $$ > /sys/fs/cgroup/init/cgroup.procs && mount -o bind,remount,%s /sys/fs/cgroup && exec %s --config %s", mode, tendBin, cfg)
-	script := fmt.Sprintf("echo $$ > %s/cgroup.procs && exec unshare --cgroup --mount --pid --fork --mount-proc --kill-child sh -c '%s'", dir, inner) // inner has no single quote
-	c := &controlled{started: run{bin: "/bin/sh", args: []string{"-c", script}}.start(t), socket: socket, config: cfg}
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if _, err := os.Stat(socket); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no control socket\n%s", c.errb.String())
-		}
-	}
+	c := startControlledWith(t, body, func(cfg string) run {
+		// As a container runtime does, tend gets a cgroup of its own
+		// (unshare itself stays in the namespace's root): tend divides
+		// only a cgroup that holds nothing but itself.
+		inner := fmt.Sprintf("mount -t cgroup2 none /sys/fs/cgroup && mkdir /sys/fs/cgroup/init && echo $$ > /sys/fs/cgroup/init/cgroup.procs && mount -o bind,remount,%s /sys/fs/cgroup && exec %s --config %s", mode, tendBin, cfg)
+		script := fmt.Sprintf("echo $$ > %s/cgroup.procs && exec unshare --cgroup --mount --pid --fork --mount-proc --kill-child sh -c '%s'", dir, inner) // inner has no single quote
+		return run{bin: "/bin/sh", args: []string{"-c", script}}
+	})
 	return c, dir
 }
 

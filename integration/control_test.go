@@ -24,13 +24,21 @@ type controlled struct {
 
 func startControlled(t *testing.T, body string) *controlled {
 	t.Helper()
+	return startControlledWith(t, body, func(cfg string) run { return run{pid1: true, args: []string{"--config", cfg}} })
+}
+
+// startControlledWith writes body with a control socket of its own and
+// starts the run that tendRun makes for the config file; it returns once
+// the socket is there.
+func startControlledWith(t *testing.T, body string, tendRun func(cfg string) run) *controlled {
+	t.Helper()
 	dir := t.TempDir()
 	socket := filepath.Join(dir, "tend.sock")
 	cfg := filepath.Join(dir, "tend.toml")
 	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("control_socket = %q\n%s", socket, body)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	c := &controlled{started: run{pid1: true, args: []string{"--config", cfg}}.start(t), socket: socket, config: cfg}
+	c := &controlled{started: tendRun(cfg).start(t), socket: socket, config: cfg}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if _, err := os.Stat(socket); err == nil {

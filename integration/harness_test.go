@@ -97,6 +97,7 @@ type run struct {
 	timeout time.Duration // default 30s
 	args    []string      // tend's arguments
 	bin     string        // default tendBin
+	stdout  *os.File      // tend's stdout instead of a buffer (start only)
 }
 
 func (r run) command(ctx context.Context) *exec.Cmd {
@@ -167,6 +168,9 @@ func (r run) start(t *testing.T) *started {
 	cmd := r.command(ctx)
 	s := &started{cmd: cmd, out: &lockedBuffer{}, errb: &lockedBuffer{}, done: make(chan result, 1)}
 	cmd.Stdout, cmd.Stderr = s.out, s.errb
+	if r.stdout != nil {
+		cmd.Stdout = r.stdout
+	}
 	if err := cmd.Start(); err != nil {
 		cancel()
 		t.Fatal(err)

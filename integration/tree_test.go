@@ -9,7 +9,6 @@ package integration
 // show them failing on an older build); `tend ctl` is always tendBin.
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -32,44 +31,9 @@ func treeBin() string {
 // file tend's stdout is connected to instead of a buffer.
 func startTree(t *testing.T, body string, stdout *os.File) *controlled {
 	t.Helper()
-	dir := t.TempDir()
-	socket := filepath.Join(dir, "tend.sock")
-	cfg := filepath.Join(dir, "tend.toml")
-	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("control_socket = %q\n%s", socket, body)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	r := run{pid1: true, bin: treeBin(), args: []string{"--config", cfg}}
-	var s *started
-	if stdout == nil {
-		s = r.start(t)
-	} else {
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		cmd := r.command(ctx)
-		s = &started{cmd: cmd, out: &lockedBuffer{}, errb: &lockedBuffer{}, done: make(chan result, 1)}
-		cmd.Stdout, cmd.Stderr = stdout, s.errb
-		if err := cmd.Start(); err != nil {
-			cancel()
-			t.Fatal(err)
-		}
-		go func() {
-			defer cancel()
-			err := cmd.Wait()
-			s.done <- result{stderr: s.errb.String(), code: exitCode(err)}
-		}()
-		t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) })
-	}
-	c := &controlled{started: s, socket: socket, config: cfg}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if _, err := os.Stat(socket); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no control socket\n%s", c.errb.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return c
+	return startControlledWith(t, body, func(cfg string) run {
+		return run{pid1: true, bin: treeBin(), args: []string{"--config", cfg}, stdout: stdout}
+	})
 }
 
 // treeMarker is a marker unique to the test (and a role in it).

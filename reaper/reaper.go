@@ -221,6 +221,15 @@ func (r *Reaper) StartFunc(c Cmd, onExit func(Exit)) (pid int, err error) {
 	return pid, nil
 }
 
+// Owns reports whether pid is a child started through Start or StartFunc
+// and not reaped yet (an adopted orphan is not).
+func (r *Reaper) Owns(pid int) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.owners[pid]
+	return ok
+}
+
 // PidFD opens a pidfd (pidfd_open(2)) for pid, a child started through
 // Start and not reaped yet: a descriptor that names that process and never
 // a later one given the same PID, so whoever holds it can signal the

@@ -62,24 +62,82 @@ type snapshot struct {
 	bySess   map[int][]int
 }
 
-func takeSnapshot(self int) *snapshot {
+// takeSnapshot reads the processes a survey may need: the subtrees of the
+// main processes in leaders, and of tend's children that nobody started
+// (adopted orphans), where whatever outlived a service's main process
+// lives. Not the subtrees of other services, checks or the main program:
+// one service's exit costs what its own processes cost, not what the whole
+// machine's do. Without /proc/PID/task/TID/children (CONFIG_PROC_CHILDREN)
+// it reads all of /proc.
+func takeSnapshot(self int, leaders map[int]bool, owned func(pid int) bool) *snapshot {
 	s := &snapshot{procs: map[int]proc{}, children: map[int][]int{}, byGroup: map[int][]int{}, bySess: map[int][]int{}}
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
+	roots, ok := childrenOf(self)
+	if !ok {
+		s.readAll(self)
 		return s
 	}
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == self {
-			continue
+	var queue []int
+	for _, pid := range roots {
+		if leaders[pid] || !owned(pid) {
+			queue = append(queue, pid)
+		}
+	}
+	for len(queue) > 0 {
+		pid := queue[0]
+		queue = queue[1:]
+		if _, seen := s.procs[pid]; seen {
+			continue // a PID reused while the walk ran
 		}
 		p, ok := readProc(pid)
 		if !ok {
 			continue
 		}
 		s.add(p)
+		kids, _ := childrenOf(pid)
+		queue = append(queue, kids...)
 	}
 	return s
+}
+
+// childrenOf lists pid's children, those of every thread of it.
+func childrenOf(pid int) ([]int, bool) {
+	dir := "/proc/" + strconv.Itoa(pid) + "/task"
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, false
+	}
+	var kids []int
+	found := false
+	for _, task := range tasks {
+		b, err := os.ReadFile(dir + "/" + task.Name() + "/children")
+		if err != nil {
+			continue
+		}
+		found = true
+		for _, f := range strings.Fields(string(b)) {
+			if kid, err := strconv.Atoi(f); err == nil {
+				kids = append(kids, kid)
+			}
+		}
+	}
+	return kids, found
+}
+
+// readAll is the survey without the children files: every process.
+func (s *snapshot) readAll(self int) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == self {
+			continue
+		}
+		if p, ok := readProc(pid); ok {
+			s.add(p)
+		}
+	}
 }
 
 func (s *snapshot) add(p proc) {

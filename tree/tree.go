@@ -370,7 +370,11 @@ func (t *Tracker) survey() {
 		if len(batch) == 0 {
 			continue
 		}
-		snap := takeSnapshot(t.self)
+		leaders := make(map[int]bool, len(batch))
+		for _, q := range batch {
+			leaders[q.run.pid] = true
+		}
+		snap := takeSnapshot(t.self, leaders, t.r.Owns)
 		for _, q := range batch {
 			t.serve(q, snap)
 		}

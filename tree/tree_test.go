@@ -95,7 +95,7 @@ func TestSessionTracking(t *testing.T) {
 			}
 			run.Kill()
 			wait(t, n.emptied, "the end of the run after SIGKILL")
-			snap := takeSnapshot(os.Getpid())
+			snap := takeSnapshot(os.Getpid(), map[int]bool{run.Pid(): true}, testReaper.Owns)
 			if m := snap.members(run.Pid(), nil); len(m) > 0 {
 				t.Errorf("processes of the run alive after Emptied: %+v", m)
 			}
@@ -130,7 +130,7 @@ func TestStopReachesEscapees(t *testing.T) {
 	tr := New(testReaper, false)
 	run, n := start(t, tr, "setsid sh -c 'trap \"\" TERM; while :; do sleep 0.1; done' & sleep 0.3; while :; do sleep 0.1; done")
 	time.Sleep(500 * time.Millisecond)
-	snap := takeSnapshot(os.Getpid())
+	snap := takeSnapshot(os.Getpid(), map[int]bool{run.Pid(): true}, testReaper.Owns)
 	var escapee int
 	for _, p := range snap.members(run.Pid(), nil) {
 		if p.session != run.Pid() {
