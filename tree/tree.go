@@ -115,7 +115,8 @@ type Run struct {
 	service string
 	pid     int // the main process; also its session and process group
 	watch   Watch
-	cgroup  string // the run's cgroup directory; "" in session mode
+	cgroup  string   // the run's cgroup directory; "" in session mode
+	cg      *cgroups // its tree, in cgroup mode
 
 	// Under t.mu.
 	exit       *reaper.Exit
@@ -124,6 +125,7 @@ type Run struct {
 	told       bool           // Exited was called
 	emptied    bool           // the run is over, and its owner was told
 	surveyWait bool           // Exited waits for a survey
+	pending    int            // surveys asked for and not served yet
 }
 
 // Pid is the run's main process.
@@ -153,7 +155,7 @@ func (t *Tracker) Start(service string, c reaper.Cmd, w Watch) (*Run, error) {
 		dir, fd, err := cg.prepare(service)
 		if err == nil {
 			sys.UseCgroupFD, sys.CgroupFD = true, fd
-			run.cgroup = dir
+			run.cgroup, run.cg = dir, cg
 			_, err := t.startRun(run, c)
 			unix.Close(fd)
 			if err == nil || !cloneIntoCgroupRefused(err) {
@@ -164,7 +166,7 @@ func (t *Tracker) Start(service string, c reaper.Cmd, w Watch) (*Run, error) {
 			t.giveUpCgroups(err.Error())
 		}
 		sys.UseCgroupFD, sys.CgroupFD = false, 0
-		run.cgroup = ""
+		run.cgroup, run.cg = "", nil
 	}
 	_, err := t.startRun(run, c)
 	return run, err
@@ -203,9 +205,11 @@ func (t *Tracker) giveUpCgroups(why string) {
 func (t *Tracker) mainExited(run *Run, e reaper.Exit) {
 	t.mu.Lock()
 	run.exit = &e
-	if run.cgroup == "" && !run.stopping {
+	if run.cgroup == "" && (!run.stopping || run.pending > 0) {
 		// Nobody asked it to end: its other processes may be anywhere in
-		// its session, so a full look, on the surveyor's goroutine.
+		// its session, so a full look, on the surveyor's goroutine. The
+		// same when the look before its stop signal has not happened yet:
+		// the cheap look needs what that one remembers.
 		run.surveyWait = true
 		t.requestLocked(request{run: run})
 		t.mu.Unlock()
@@ -238,8 +242,8 @@ func (t *Tracker) lookAgain(run *Run) {
 	case first:
 		run.watch.Exited(*run.exit, left)
 		if left > 0 {
-			if run.cgroup != "" {
-				run.t.cgroups().watch(run)
+			if run.cg != nil {
+				run.cg.watch(run)
 			}
 			// It may have emptied between the count and the watch.
 			t.lookAgain(run)
@@ -352,6 +356,7 @@ type request struct {
 }
 
 func (t *Tracker) requestLocked(q request) {
+	q.run.pending++
 	t.requests = append(t.requests, q)
 	select {
 	case t.wake <- struct{}{}:
@@ -398,6 +403,7 @@ func (t *Tracker) serve(q request, snap *snapshot) {
 	}
 	t.mu.Lock()
 	run.escapees = outside
+	run.pending--
 	t.mu.Unlock()
 	// countLeft may prune run.escapees meanwhile: signal from members.
 	if q.sig != 0 {
