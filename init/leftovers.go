@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tend-init/tend/reaper"
+	"github.com/tend-init/tend/tree"
 )
 
 // killRounds bounds the SIGKILL phase: each round kills every descendant
@@ -80,8 +81,8 @@ func descendants(root int) []int {
 		if err != nil {
 			continue
 		}
-		if ppid, ok := parentOf(pid); ok {
-			children[ppid] = append(children[ppid], pid)
+		if p, ok := tree.ReadProcess(pid); ok {
+			children[p.PPid] = append(children[p.PPid], pid)
 		}
 	}
 	var out []int
@@ -124,24 +125,4 @@ func dying(pid int) bool {
 		}
 	}
 	return false
-}
-
-// parentOf reads the PPID from /proc/PID/stat; the command name in field 2
-// may contain spaces and parentheses, so fields are counted after the last ')'.
-func parentOf(pid int) (int, bool) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, false
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, false
-	}
-	fields := strings.Fields(s[i+1:])
-	if len(fields) < 2 {
-		return 0, false
-	}
-	ppid, err := strconv.Atoi(fields[1])
-	return ppid, err == nil
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tend-init/tend/guard"
+	"github.com/tend-init/tend/tree"
 )
 
 // notifySocket receives sd_notify(3) datagrams from one service, so that
@@ -172,7 +172,7 @@ func senderPid(oob []byte) int {
 // fromService: pid is the service's process main, or descends from it.
 // The walk up /proc is bounded; a process that left the tree by being
 // re-parented (a double fork's grandchild) is still found through its
-// process group, which the service's process leads.
+// process group or its session, both of which the service's process leads.
 func fromService(pid, main int) bool {
 	if pid <= 0 || main <= 0 {
 		return false
@@ -181,40 +181,19 @@ func fromService(pid, main int) bool {
 		if pid == main {
 			return true
 		}
-		ppid, pgrp, ok := procParent(pid)
+		p, ok := tree.ReadProcess(pid)
 		if !ok {
 			return false
 		}
-		if pgrp == main {
+		if p.Pgrp == main || p.Session == main {
 			return true
 		}
-		if ppid <= 1 {
+		if p.PPid <= 1 {
 			return false
 		}
-		pid = ppid
+		pid = p.PPid
 	}
 	return false
-}
-
-// procParent reads a process's parent and process group from /proc.
-func procParent(pid int) (ppid, pgrp int, ok bool) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, 0, false
-	}
-	// The command name may hold spaces and parentheses: fields start after
-	// the last ')'.
-	i := strings.LastIndexByte(string(b), ')')
-	if i < 0 {
-		return 0, 0, false
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 3 {
-		return 0, 0, false
-	}
-	ppid, err1 := strconv.Atoi(f[1])
-	pgrp, err2 := strconv.Atoi(f[2])
-	return ppid, pgrp, err1 == nil && err2 == nil
 }
 
 func isClosed(err error) bool { return errors.Is(err, net.ErrClosed) }

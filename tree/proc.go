@@ -6,57 +6,57 @@ import (
 	"strings"
 )
 
-// proc is what /proc/PID/stat says of a process.
-type proc struct {
-	pid, ppid, pgrp, session int
-	state                    byte
-	start                    uint64 // clock ticks after boot: with the PID, names one process
+// Process is what /proc/PID/stat says of a process: the fields tend reads.
+type Process struct {
+	Pid, PPid, Pgrp, Session int
+	State                    byte
+	Start                    uint64 // clock ticks after boot: with the PID, names one process
 }
 
 // alive: not a zombie waiting to be reaped, nor dead.
-func (p proc) alive() bool { return p.state != 'Z' && p.state != 'X' && p.state != 'x' }
+func (p Process) Alive() bool { return p.State != 'Z' && p.State != 'X' && p.State != 'x' }
 
-// readProc parses /proc/PID/stat.
-func readProc(pid int) (proc, bool) {
+// ReadProcess parses /proc/PID/stat.
+func ReadProcess(pid int) (Process, bool) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		return proc{}, false
+		return Process{}, false
 	}
 	return parseStat(pid, string(b))
 }
 
 // parseStat reads the fields after the command name, which may itself
 // hold spaces and parentheses: they are counted from the last ')'.
-func parseStat(pid int, s string) (proc, bool) {
+func parseStat(pid int, s string) (Process, bool) {
 	i := strings.LastIndexByte(s, ')')
 	if i < 0 {
-		return proc{}, false
+		return Process{}, false
 	}
 	f := strings.Fields(s[i+1:])
 	// state(3) ppid(4) pgrp(5) session(6) ... starttime(22), numbered as proc(5).
 	if len(f) < 20 || len(f[0]) != 1 {
-		return proc{}, false
+		return Process{}, false
 	}
-	p := proc{pid: pid, state: f[0][0]}
+	p := Process{Pid: pid, State: f[0][0]}
 	var err error
-	if p.ppid, err = strconv.Atoi(f[1]); err != nil {
-		return proc{}, false
+	if p.PPid, err = strconv.Atoi(f[1]); err != nil {
+		return Process{}, false
 	}
-	if p.pgrp, err = strconv.Atoi(f[2]); err != nil {
-		return proc{}, false
+	if p.Pgrp, err = strconv.Atoi(f[2]); err != nil {
+		return Process{}, false
 	}
-	if p.session, err = strconv.Atoi(f[3]); err != nil {
-		return proc{}, false
+	if p.Session, err = strconv.Atoi(f[3]); err != nil {
+		return Process{}, false
 	}
-	if p.start, err = strconv.ParseUint(f[19], 10, 64); err != nil {
-		return proc{}, false
+	if p.Start, err = strconv.ParseUint(f[19], 10, 64); err != nil {
+		return Process{}, false
 	}
 	return p, true
 }
 
 // snapshot is one pass over /proc, indexed for the questions a survey asks.
 type snapshot struct {
-	procs    map[int]proc
+	procs    map[int]Process
 	children map[int][]int
 	byGroup  map[int][]int
 	bySess   map[int][]int
@@ -70,7 +70,7 @@ type snapshot struct {
 // machine's do. Without /proc/PID/task/TID/children (CONFIG_PROC_CHILDREN)
 // it reads all of /proc.
 func takeSnapshot(self int, leaders map[int]bool, owned func(pid int) bool) *snapshot {
-	s := &snapshot{procs: map[int]proc{}, children: map[int][]int{}, byGroup: map[int][]int{}, bySess: map[int][]int{}}
+	s := &snapshot{procs: map[int]Process{}, children: map[int][]int{}, byGroup: map[int][]int{}, bySess: map[int][]int{}}
 	roots, ok := childrenOf(self)
 	if !ok {
 		s.readAll(self)
@@ -88,7 +88,7 @@ func takeSnapshot(self int, leaders map[int]bool, owned func(pid int) bool) *sna
 		if _, seen := s.procs[pid]; seen {
 			continue // a PID reused while the walk ran
 		}
-		p, ok := readProc(pid)
+		p, ok := ReadProcess(pid)
 		if !ok {
 			continue
 		}
@@ -134,24 +134,24 @@ func (s *snapshot) readAll(self int) {
 		if err != nil || pid == self {
 			continue
 		}
-		if p, ok := readProc(pid); ok {
+		if p, ok := ReadProcess(pid); ok {
 			s.add(p)
 		}
 	}
 }
 
-func (s *snapshot) add(p proc) {
-	s.procs[p.pid] = p
-	s.children[p.ppid] = append(s.children[p.ppid], p.pid)
-	s.byGroup[p.pgrp] = append(s.byGroup[p.pgrp], p.pid)
-	s.bySess[p.session] = append(s.bySess[p.session], p.pid)
+func (s *snapshot) add(p Process) {
+	s.procs[p.Pid] = p
+	s.children[p.PPid] = append(s.children[p.PPid], p.Pid)
+	s.byGroup[p.Pgrp] = append(s.byGroup[p.Pgrp], p.Pid)
+	s.bySess[p.Session] = append(s.bySess[p.Session], p.Pid)
 }
 
 // members are the living processes of the run whose main process is
 // leader (its session and process group share that number): those in the
 // session or the group, those known from an earlier look (same start
 // time), and every descendant of any of them.
-func (s *snapshot) members(leader int, known map[int]uint64) []proc {
+func (s *snapshot) members(leader int, known map[int]uint64) []Process {
 	seen := map[int]bool{}
 	var queue []int
 	add := func(pid int) {
@@ -167,15 +167,15 @@ func (s *snapshot) members(leader int, known map[int]uint64) []proc {
 		add(pid)
 	}
 	for pid, start := range known {
-		if p, ok := s.procs[pid]; ok && p.start == start {
+		if p, ok := s.procs[pid]; ok && p.Start == start {
 			add(pid)
 		}
 	}
-	var out []proc
+	var out []Process
 	for len(queue) > 0 {
 		pid := queue[0]
 		queue = queue[1:]
-		if p := s.procs[pid]; p.alive() {
+		if p := s.procs[pid]; p.Alive() {
 			out = append(out, p)
 		}
 		for _, c := range s.children[pid] {

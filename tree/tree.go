@@ -291,7 +291,7 @@ func (run *Run) countLeft() int {
 	}
 	run.t.mu.Unlock()
 	for pid, st := range escapees {
-		if p, ok := readProc(pid); ok && p.start == st && p.alive() {
+		if p, ok := ReadProcess(pid); ok && p.Start == st && p.Alive() {
 			n++
 		} else {
 			run.t.mu.Lock()
@@ -397,8 +397,8 @@ func (t *Tracker) serve(q request, snap *snapshot) {
 	members := snap.members(run.pid, known)
 	outside := map[int]uint64{}
 	for _, p := range members {
-		if p.pgrp != run.pid {
-			outside[p.pid] = p.start
+		if p.Pgrp != run.pid {
+			outside[p.Pid] = p.Start
 		}
 	}
 	t.mu.Lock()
@@ -409,8 +409,8 @@ func (t *Tracker) serve(q request, snap *snapshot) {
 	if q.sig != 0 {
 		_ = unix.Kill(-run.pid, q.sig)
 		for _, p := range members {
-			if p.pgrp != run.pid {
-				signalByPid(p.pid, p.start, q.sig)
+			if p.Pgrp != run.pid {
+				signalByPid(p.Pid, p.Start, q.sig)
 			}
 		}
 		return
@@ -426,13 +426,13 @@ func (t *Tracker) serve(q request, snap *snapshot) {
 func signalByPid(pid int, start uint64, sig unix.Signal) {
 	fd, err := unix.PidfdOpen(pid, 0)
 	if err != nil {
-		if p, ok := readProc(pid); ok && p.start == start {
+		if p, ok := ReadProcess(pid); ok && p.Start == start {
 			_ = unix.Kill(pid, sig) // no pidfd (before Linux 5.3): the check narrows the race
 		}
 		return
 	}
 	defer unix.Close(fd)
-	if p, ok := readProc(pid); !ok || p.start != start {
+	if p, ok := ReadProcess(pid); !ok || p.Start != start {
 		return
 	}
 	if unix.PidfdSendSignal(fd, sig, nil, 0) != nil {

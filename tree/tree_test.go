@@ -61,8 +61,8 @@ func wait[T any](t *testing.T, ch <-chan T, what string) T {
 
 // livePids of the processes whose argv[0] is marker.
 func alivePid(pid int) bool {
-	p, ok := readProc(pid)
-	return ok && p.alive()
+	p, ok := ReadProcess(pid)
+	return ok && p.Alive()
 }
 
 func TestSessionTracking(t *testing.T) {
@@ -133,8 +133,8 @@ func TestStopReachesEscapees(t *testing.T) {
 	snap := takeSnapshot(os.Getpid(), map[int]bool{run.Pid(): true}, testReaper.Owns)
 	var escapee int
 	for _, p := range snap.members(run.Pid(), nil) {
-		if p.session != run.Pid() {
-			escapee = p.pid
+		if p.Session != run.Pid() {
+			escapee = p.Pid
 		}
 	}
 	if escapee == 0 {
@@ -162,7 +162,7 @@ func TestStopReachesEscapees(t *testing.T) {
 func TestParseStat(t *testing.T) {
 	line := "1234 (a (b) c) S 1 1234 1234 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 98765 1000 10 18446744073709551615"
 	p, ok := parseStat(1234, line)
-	if !ok || p.ppid != 1 || p.pgrp != 1234 || p.session != 1234 || p.start != 98765 || p.state != 'S' {
+	if !ok || p.PPid != 1 || p.Pgrp != 1234 || p.Session != 1234 || p.Start != 98765 || p.State != 'S' {
 		t.Fatalf("parseStat: %+v %v", p, ok)
 	}
 	if _, ok := parseStat(1, "1 (x) S 1"); ok {
