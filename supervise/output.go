@@ -112,10 +112,6 @@ func (o *runOutput) endChan() <-chan struct{} {
 	return o.ended
 }
 
-// Pump copies r to the sink until EOF, then closes r, as the output of a
-// run that never ends: it waits for a slow output however long it takes.
-func (s *Sink) Pump(service, stream string, r *os.File) { s.pump(service, stream, r, nil) }
-
 // pump copies r to the sink until EOF, then closes r. Every whole line that
 // one read brings is formatted into one buffer and queued at once: fewer
 // system calls, and still never a torn or interleaved line.

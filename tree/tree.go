@@ -87,14 +87,6 @@ func New(r *reaper.Reaper, useCgroups bool) *Tracker {
 	return t
 }
 
-// Mechanism is what new runs use.
-func (t *Tracker) Mechanism() Mechanism {
-	if t.cgroups() != nil {
-		return Cgroup
-	}
-	return Session
-}
-
 // Notice is the one line tend logs at start about how it tracks services.
 func (t *Tracker) Notice() string {
 	if cg := t.cgroups(); cg != nil {
@@ -156,7 +148,7 @@ func (t *Tracker) Start(service string, c reaper.Cmd, w Watch) (*Run, error) {
 		if err == nil {
 			sys.UseCgroupFD, sys.CgroupFD = true, fd
 			run.cgroup, run.cg = dir, cg
-			_, err := t.startRun(run, c)
+			err := t.startRun(run, c)
 			unix.Close(fd)
 			if err == nil || !cloneIntoCgroupRefused(err) {
 				return run, err
@@ -168,21 +160,18 @@ func (t *Tracker) Start(service string, c reaper.Cmd, w Watch) (*Run, error) {
 		sys.UseCgroupFD, sys.CgroupFD = false, 0
 		run.cgroup, run.cg = "", nil
 	}
-	_, err := t.startRun(run, c)
+	err := t.startRun(run, c)
 	return run, err
 }
 
 // startRun forks under t.mu, so the exit callback, which takes it too,
 // finds the run complete even when the process ended at once.
-func (t *Tracker) startRun(run *Run, c reaper.Cmd) (int, error) {
+func (t *Tracker) startRun(run *Run, c reaper.Cmd) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	pid, err := t.r.StartFunc(c, func(e reaper.Exit) { t.mainExited(run, e) })
-	if err != nil {
-		return 0, err
-	}
 	run.pid = pid
-	return pid, nil
+	return err
 }
 
 // cloneIntoCgroupRefused: clone3 or CLONE_INTO_CGROUP is not there

@@ -67,8 +67,8 @@ func alivePid(pid int) bool {
 
 func TestSessionTracking(t *testing.T) {
 	tr := New(testReaper, false)
-	if tr.Mechanism() != Session {
-		t.Fatalf("mechanism %s", tr.Mechanism())
+	if tr.cgroups() != nil {
+		t.Fatalf("cgroups in use: %s", tr.Notice())
 	}
 	cases := []struct {
 		name   string
