@@ -17,7 +17,7 @@ import (
 	"github.com/tend-init/tend/cli"
 	"github.com/tend-init/tend/config"
 	"github.com/tend-init/tend/control"
-	pid1 "github.com/tend-init/tend/init"
+	"github.com/tend-init/tend/pid1"
 )
 
 // version, when set at link time (-ldflags '-X main.version=1.2.3', as

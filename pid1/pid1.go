@@ -1,9 +1,6 @@
 // Package pid1 is tend's bootstrap: everything that makes a Go program fit
 // to be process 1 (runtime tuning, signal subscription, subreaper, panic
 // guard) and the step that ends it (leftovers terminated, exit status).
-//
-// The folder is named init/ after the job, but a Go package cannot be named
-// init (that name is reserved for init functions), so the package is pid1.
 package pid1
 
 import (
