@@ -98,11 +98,11 @@ func (c *client) event(raw []byte) error {
 	at := e.Time.Local().Format("15:04:05.000")
 	var err error
 	switch {
-	case e.Kind == supervise.EventState:
+	case e.Kind == supervise.KindState:
 		_, err = fmt.Fprintf(c.out, "%s %s %s → %s: %s\n", at, e.Service, e.From, e.To, e.Reason)
-	case e.Kind == supervise.EventReady && e.Ready != nil:
+	case e.Kind == supervise.KindReady && e.Ready != nil:
 		_, err = fmt.Fprintf(c.out, "%s %s %s: %s\n", at, e.Service, map[bool]string{true: "ready", false: "not ready"}[*e.Ready], e.Reason)
-	case e.Kind == supervise.EventHealth && e.Healthy != nil:
+	case e.Kind == supervise.KindHealth && e.Healthy != nil:
 		_, err = fmt.Fprintf(c.out, "%s %s %s: %s\n", at, e.Service, map[bool]string{true: "healthy", false: "unhealthy"}[*e.Healthy], e.Reason)
 	default:
 		_, err = fmt.Fprintf(c.out, "%s %s: %s\n", at, e.Kind, e.Reason)

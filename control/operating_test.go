@@ -98,7 +98,7 @@ func TestEventsAndMetricsResources(t *testing.T) {
 	go func() { done <- CLI([]string{"--socket", path, "events"}, &out, &errw) }()
 	deadline := time.Now().Add(5 * time.Second)
 	for !strings.Contains(out.String(), "db running → stopping") && time.Now().Before(deadline) {
-		sup.events.Publish(supervise.Happening{Time: time.Now(), Kind: supervise.EventState, Service: "db", From: supervise.Running, To: supervise.Stopping, Reason: "operator stop"})
+		sup.events.Publish(supervise.Happening{Time: time.Now(), Kind: supervise.KindState, Service: "db", From: supervise.Running, To: supervise.Stopping, Reason: "operator stop"})
 		time.Sleep(20 * time.Millisecond)
 	}
 	if !strings.Contains(out.String(), "db running → stopping: operator stop") {

@@ -253,7 +253,7 @@ func (s *Supervisor) onCheckResult(r checkResult) {
 		if r.err == nil {
 			if svc.healthFails > 0 || !svc.healthy {
 				log.Infof("health check passes again")
-				s.emit(Happening{Kind: EventHealth, Service: svc.name, Healthy: boolPtr(true), Reason: "passes again"})
+				s.emit(Happening{Kind: KindHealth, Service: svc.name, Healthy: boolPtr(true), Reason: "passes again"})
 			}
 			svc.healthFails, svc.healthy = 0, true
 		} else {
@@ -261,7 +261,7 @@ func (s *Supervisor) onCheckResult(r checkResult) {
 			log.Warnf("health check failed (%d of %d): %v", svc.healthFails, c.Threshold, r.err)
 			if svc.healthFails >= c.Threshold {
 				svc.healthy = false
-				s.emit(Happening{Kind: EventHealth, Service: svc.name, Healthy: boolPtr(false), Reason: r.err.Error()})
+				s.emit(Happening{Kind: KindHealth, Service: svc.name, Healthy: boolPtr(false), Reason: r.err.Error()})
 				s.failRun(svc, fmt.Sprintf("health check failed %d times in a row", svc.healthFails))
 				return
 			}
@@ -280,7 +280,7 @@ func (s *Supervisor) becomeReady(svc *service, why string) {
 		svc.readyTimer = nil
 	}
 	svc.logger(s.log).Infof("ready: %s", why)
-	s.emit(Happening{Kind: EventReady, Service: svc.name, Ready: boolPtr(true), Reason: why})
+	s.emit(Happening{Kind: KindReady, Service: svc.name, Ready: boolPtr(true), Reason: why})
 	s.deps.touch(svc)
 	s.startHealth(svc)
 }

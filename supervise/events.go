@@ -5,20 +5,24 @@ import (
 	"time"
 )
 
-// Event kinds, as `tend ctl events` and GET /v1/events show them.
+// Kind is what a Happening is about, as `tend ctl events` and GET
+// /v1/events show it. (A lifecycle Event is something else: an input of the
+// table in lifecycle.go.)
+type Kind string
+
 const (
-	EventState    = "state"    // a service changed state
-	EventReady    = "ready"    // a service became ready, or stopped being ready
-	EventHealth   = "health"   // a service's health check failed or passes again
-	EventReload   = "reload"   // a reload was applied, or refused
-	EventShutdown = "shutdown" // a step of the graceful shutdown
+	KindState    Kind = "state"    // a service changed state
+	KindReady    Kind = "ready"    // a service became ready, or stopped being ready
+	KindHealth   Kind = "health"   // a service's health check failed or passes again
+	KindReload   Kind = "reload"   // a reload was applied, or refused
+	KindShutdown Kind = "shutdown" // a step of the graceful shutdown
 )
 
 // Happening is one entry of the event stream. Field names are stable: they
 // are the JSON of GET /v1/events.
 type Happening struct {
 	Time    time.Time `json:"time"`
-	Kind    string    `json:"kind"`
+	Kind    Kind      `json:"kind"`
 	Service string    `json:"service,omitempty"`
 	From    State     `json:"from,omitempty"`
 	To      State     `json:"to,omitempty"`

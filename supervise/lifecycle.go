@@ -65,11 +65,12 @@ func (e Event) String() string { return eventNames[e] }
 
 func (e Event) byOperator() bool { return e == OpStart || e == OpStop || e == OpRestart }
 
-// Action is what a state does with an event.
-type Action int
+// Reaction is what a state does with an event (a signals.Action is what
+// tend does with a signal; the two never meet).
+type Reaction int
 
 const (
-	Ignore      Action = iota // stale or already so: nothing changes (an operator gets 200)
+	Ignore      Reaction = iota // stale or already so: nothing changes (an operator gets 200)
 	Refuse                    // not in this state: an operator gets 409
 	Launch                    // start the process now; a pending delay is cancelled
 	Fresh                     // reset the counters, then Launch
@@ -90,10 +91,10 @@ const (
 	AgainAlways               // reload: an operator-held "always" service is started again
 )
 
-// Cell is one entry of the table: the action, and for Stop and Regoal the
+// Cell is one entry of the table: the reaction, and for Stop and Regoal the
 // goal it sets.
 type Cell struct {
-	Do   Action
+	Do   Reaction
 	Goal Goal
 }
 

@@ -92,9 +92,9 @@ func TestEventsStreamStateChangesAndDropStuckClients(t *testing.T) {
 		for len(events) > 0 {
 			e := <-events
 			switch e.Kind {
-			case EventState:
+			case KindState:
 				got = append(got, fmt.Sprintf("state %s %s→%s", e.Service, e.From, e.To))
-			case EventReady:
+			case KindReady:
 				got = append(got, fmt.Sprintf("ready %s %v", e.Service, *e.Ready))
 			}
 		}
@@ -103,7 +103,7 @@ func TestEventsStreamStateChangesAndDropStuckClients(t *testing.T) {
 			t.Fatalf("events %q, want %q", got, want)
 		}
 		for range eventBuffer {
-			h.sup.Do(func() { h.sup.emit(Happening{Kind: EventReload}) })
+			h.sup.Do(func() { h.sup.emit(Happening{Kind: KindReload}) })
 		}
 		n := 0
 		for range stuck {

@@ -105,7 +105,7 @@ func (s *Supervisor) apply(cfg *config.Config) error {
 	summary := fmt.Sprintf("added %v, removed %v, re-added %v, restarted %v, updated without restart %v", added, removed, readded, restarted, updated)
 	s.log.Infof("reload: %s", summary)
 	s.reloads++
-	s.emit(Happening{Kind: EventReload, Reason: summary})
+	s.emit(Happening{Kind: KindReload, Reason: summary})
 	return nil
 }
 
@@ -113,7 +113,7 @@ func (s *Supervisor) apply(cfg *config.Config) error {
 func (s *Supervisor) reloadRefused(err error) {
 	s.log.Errorf("reload: the config is invalid, nothing changed:\n%v", err)
 	s.reloadFailures++
-	s.emit(Happening{Kind: EventReload, Reason: "refused: the config is invalid; nothing changed"})
+	s.emit(Happening{Kind: KindReload, Reason: "refused: the config is invalid; nothing changed"})
 }
 
 // ErrConflict is a command the service's state does not allow.

@@ -222,7 +222,7 @@ func (s *Supervisor) askStop(svc *service, why string) {
 func (s *Supervisor) onExit(svc *service, e reaper.Exit, left int) {
 	if svc.ready && !svc.spec.Oneshot {
 		svc.ready = false
-		s.emit(Happening{Kind: EventReady, Service: svc.name, Ready: boolPtr(false), Reason: e.String()})
+		s.emit(Happening{Kind: KindReady, Service: svc.name, Ready: boolPtr(false), Reason: e.String()})
 	}
 	svc.pid = 0
 	svc.lastExit = &e
@@ -269,7 +269,7 @@ func (s *Supervisor) setState(svc *service, to State, why string) {
 	s.deps.changed(svc, from)
 	// from and to are fields too, for log_format = "json" and "logfmt".
 	svc.logger(s.log).WithFields(logrus.Fields{"from": string(from), "to": string(to)}).Infof("%s → %s: %s", from, to, why)
-	s.emit(Happening{Kind: EventState, Service: svc.name, From: from, To: to, PID: svc.pid, Reason: why})
+	s.emit(Happening{Kind: KindState, Service: svc.name, From: from, To: to, PID: svc.pid, Reason: why})
 }
 
 // forget drops a removed service whose process is gone.

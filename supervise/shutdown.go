@@ -59,7 +59,7 @@ func (s *Supervisor) lifeEvent(e LifeEvent, f Facts) {
 		case fx.KillAll:
 			s.log.Warn(fx.Log)
 		default:
-			s.emit(Happening{Kind: EventShutdown, Reason: fx.Log})
+			s.emit(Happening{Kind: KindShutdown, Reason: fx.Log})
 		}
 	}
 	if fx.StartMain {
@@ -179,7 +179,7 @@ func (s *Supervisor) beginShutdown() {
 		s.shutdownWhy = string(s.life.Reason)
 	}
 	s.log.Infof("shutting down (%s)", s.shutdownWhy)
-	s.emit(Happening{Kind: EventShutdown, Reason: "began: " + s.shutdownWhy})
+	s.emit(Happening{Kind: KindShutdown, Reason: "began: " + s.shutdownWhy})
 	s.deadline = time.AfterFunc(s.cfg.ShutdownTimeout, func() { s.inbox.post(shutdownExpiry{}) })
 	for _, svc := range s.order {
 		s.event(svc, Shutdown, "")
