@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/tend-init/tend/reaper"
 	"github.com/tend-init/tend/signals"
 )
 
@@ -25,9 +26,8 @@ type Options struct {
 	SubArgs    []string // arguments after the subcommand
 	Command    []string // the main program and its arguments
 
-	Subreaper   bool                // -s / TINI_SUBREAPER: accepted; tend registers itself anyway when not PID 1
 	KillGroup   bool                // -g / TINI_KILL_PROCESS_GROUP: signal the main program's whole group
-	ExitRemap   map[int]bool        // -e CODE: these exit codes of the main program are reported as 0
+	ExitRemap   reaper.ExitRemap    // -e CODE: these exit codes of the main program are reported as 0
 	ParentDeath unix.Signal         // -p SIG: signal tend gets when its parent dies; 0 = none
 	Verbosity   int                 // -v count or TINI_VERBOSITY; 0 = warnings and errors
 	WarnOrphans bool                // -w: log each reaped process that tend did not start
@@ -54,7 +54,7 @@ func usagef(format string, a ...any) error {
 
 // Parse reads args (without the program name) and the environment.
 func Parse(args []string, getenv func(string) string) (Options, error) {
-	o := Options{ExitRemap: map[int]bool{}, Rewrite: signals.Rewrite{}, Env: getenv}
+	o := Options{ExitRemap: reaper.ExitRemap{}, Rewrite: signals.Rewrite{}, Env: getenv}
 	if err := o.fromEnv(getenv); err != nil {
 		return o, err
 	}
@@ -99,9 +99,8 @@ func Parse(args []string, getenv func(string) string) (Options, error) {
 }
 
 func (o *Options) fromEnv(getenv func(string) string) error {
-	if getenv("TINI_SUBREAPER") != "" {
-		o.Subreaper = true
-	}
+	// TINI_SUBREAPER, like -s, asks for what tend does anyway when it is
+	// not PID 1 (it registers as a child subreaper): nothing to record.
 	if getenv("TINI_KILL_PROCESS_GROUP") != "" {
 		o.KillGroup = true
 	}
@@ -138,8 +137,7 @@ func (o *Options) short(word string, next func(string) (string, error)) error {
 			return next(opt)
 		}
 		switch c {
-		case 's':
-			o.Subreaper = true
+		case 's': // tini's subreaper flag: tend is one anyway
 		case 'g':
 			o.KillGroup = true
 		case 'v':
@@ -189,8 +187,7 @@ func (o *Options) long(arg string, next func(string) (string, error)) error {
 		return flag()
 	case "--single-child":
 		return flag()
-	case "--subreaper":
-		o.Subreaper = true
+	case "--subreaper": // as -s
 		return flag()
 	case "--vm":
 		o.VM = true

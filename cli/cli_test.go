@@ -25,7 +25,7 @@ func TestParse(t *testing.T) {
 	}{
 		{"program without --", []string{"sh", "-c", "x"}, nil, func(o *Options) { o.Command = []string{"sh", "-c", "x"} }},
 		{"options then --", []string{"-s", "-g", "--", "prog", "-v"}, nil, func(o *Options) {
-			o.Subreaper, o.KillGroup, o.Command = true, true, []string{"prog", "-v"}
+			o.KillGroup, o.Command = true, []string{"prog", "-v"}
 		}},
 		{"bundled and attached values", []string{"-vvgwe143", "-e", "2", "-p", "SIGKILL", "prog"}, nil, func(o *Options) {
 			o.Verbosity, o.KillGroup, o.WarnOrphans = 2, true, true
@@ -44,7 +44,7 @@ func TestParse(t *testing.T) {
 		{"check is a subcommand first", []string{"check", "x.toml"}, nil, func(o *Options) { o.Subcommand, o.SubArgs = "check", []string{"x.toml"} }},
 		{"-- check runs a program", []string{"--", "check"}, nil, func(o *Options) { o.Command = []string{"check"} }},
 		{"tini environment", []string{"prog"}, map[string]string{"TINI_SUBREAPER": "1", "TINI_KILL_PROCESS_GROUP": "1", "TINI_VERBOSITY": "2", "TEND_GRACE": "300ms", "TEND_CONFIG": "c.toml"}, func(o *Options) {
-			o.Subreaper, o.KillGroup, o.Verbosity, o.Grace, o.Config = true, true, 2, 300*time.Millisecond, "c.toml"
+			o.KillGroup, o.Verbosity, o.Grace, o.Config = true, 2, 300*time.Millisecond, "c.toml"
 			o.Command = []string{"prog"}
 		}},
 		{"help stops parsing", []string{"-h", "-x"}, nil, func(o *Options) { o.Action = "help" }},

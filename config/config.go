@@ -183,6 +183,11 @@ func badListen(addr string) string {
 	return ""
 }
 
+// DefaultShutdownTimeout is shutdown_timeout unless the config says
+// otherwise: the whole shutdown fits in the 10 s that docker stop gives
+// before its SIGKILL.
+const DefaultShutdownTimeout = 9 * time.Second
+
 // DefaultControlSocket is where the control API listens unless
 // control_socket says otherwise.
 const DefaultControlSocket = "/run/tend.sock"
@@ -241,7 +246,7 @@ func (p *parser) config(t *table) *Config {
 		ControlSocket:   t.controlSocket(),
 		MetricsListen:   t.str("metrics_listen", ""),
 		Hostname:        t.str("hostname", ""),
-		ShutdownTimeout: t.duration("shutdown_timeout", 9*time.Second, true),
+		ShutdownTimeout: t.duration("shutdown_timeout", DefaultShutdownTimeout, true),
 		ReadyTimeout:    t.duration("ready_timeout", 60*time.Second, true),
 		Cgroups:         t.boolean("cgroups", true),
 		Services:        make(map[string]*Service),

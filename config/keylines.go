@@ -143,13 +143,13 @@ func (s *keyScanner) key() toml.Key {
 		start := s.i
 		switch s.peek(0) {
 		case '"':
-			end := s.basicString()
+			end := s.skipString()
 			if s.bad {
 				return nil
 			}
 			key = append(key, unescape(s.data[start+1:end-1]))
 		case '\'':
-			end := s.literalString()
+			end := s.skipString()
 			if s.bad {
 				return nil
 			}
@@ -182,10 +182,8 @@ func (s *keyScanner) value(path toml.Key, depth int) {
 		return
 	}
 	switch s.peek(0) {
-	case '"':
-		s.basicString()
-	case '\'':
-		s.literalString()
+	case '"', '\'':
+		s.skipString()
 	case '[':
 		s.i++
 		for !s.bad {
@@ -263,84 +261,14 @@ func (s *keyScanner) skipBlank(lines bool) {
 	}
 }
 
-// basicString skips a "..." or """...""" string starting at s.i and returns
-// the index just past it.
-func (s *keyScanner) basicString() int {
-	if s.peek(1) == '"' && s.peek(2) == '"' {
-		s.i += 3
-		for s.i < len(s.data) {
-			switch s.data[s.i] {
-			case '\\':
-				s.i++
-				if s.peek(0) == '\n' {
-					s.line++
-				}
-			case '\n':
-				s.line++
-			case '"':
-				if s.peek(1) == '"' && s.peek(2) == '"' {
-					s.i += 3
-					// Up to two more quotes belong to the content.
-					for n := 0; n < 2 && s.peek(0) == '"'; n++ {
-						s.i++
-					}
-					return s.i
-				}
-			}
-			s.i++
-		}
+// skipString skips the string (basic or literal, one quote or three) that
+// starts at s.i and returns the index just past it; one not closed is bad.
+func (s *keyScanner) skipString() int {
+	next, line, closed := skipString(s.data, s.i, s.line)
+	s.i, s.line = next, line
+	if !closed {
 		s.bad = true
-		return s.i
 	}
-	for s.i++; s.i < len(s.data); s.i++ {
-		switch s.data[s.i] {
-		case '\\':
-			s.i++
-		case '\n':
-			s.bad = true
-			return s.i
-		case '"':
-			s.i++
-			return s.i
-		}
-	}
-	s.bad = true
-	return s.i
-}
-
-// literalString skips a literal string (one quote or three) like basicString.
-func (s *keyScanner) literalString() int {
-	if s.peek(1) == '\'' && s.peek(2) == '\'' {
-		s.i += 3
-		for s.i < len(s.data) {
-			switch s.data[s.i] {
-			case '\n':
-				s.line++
-			case '\'':
-				if s.peek(1) == '\'' && s.peek(2) == '\'' {
-					s.i += 3
-					for n := 0; n < 2 && s.peek(0) == '\''; n++ {
-						s.i++
-					}
-					return s.i
-				}
-			}
-			s.i++
-		}
-		s.bad = true
-		return s.i
-	}
-	for s.i++; s.i < len(s.data); s.i++ {
-		switch s.data[s.i] {
-		case '\n':
-			s.bad = true
-			return s.i
-		case '\'':
-			s.i++
-			return s.i
-		}
-	}
-	s.bad = true
 	return s.i
 }
 

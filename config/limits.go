@@ -136,7 +136,9 @@ func (s *limitScan) scan(data []byte, topOnly bool) (end, line, depth int) {
 			i-- // the newline is counted above
 			continue
 		case '"', '\'':
-			i, line = skipString(data, i, line)
+			var next int
+			next, line, _ = skipString(data, i, line)
+			i = next - 1 // the loop steps past the string's last byte
 			if state == lineStart {
 				state, pieces = inKey, 1
 			}
@@ -212,11 +214,13 @@ func (s *limitScan) scan(data []byte, topOnly bool) (end, line, depth int) {
 	return end, line, 0
 }
 
-// skipString skips the string that starts at data[i] (a quote) and returns
-// the index of its last byte and the line it ends on. An unterminated string
-// runs to the end of its line (or of the file, for a multi-line one), as far
-// as the decoder could read it.
-func skipString(data []byte, i, line int) (int, int) {
+// skipString finds the end of the TOML string that starts at data[i] (a
+// quote: basic or literal, one or three). It returns the index just past
+// it, the line it ends on, and whether it was closed. One that is not runs
+// to the end of its line (or of the file, for a multi-line one), as far as
+// the decoder could read it. It is the one place that knows where a TOML
+// string ends: the limits' scan and the key scanner both use it.
+func skipString(data []byte, i, line int) (next, endLine int, closed bool) {
 	q := data[i]
 	if i+2 < len(data) && data[i+1] == q && data[i+2] == q {
 		for i += 3; i < len(data); i++ {
@@ -229,27 +233,28 @@ func skipString(data []byte, i, line int) (int, int) {
 				}
 				i++
 			case data[i] == q && i+2 < len(data) && data[i+1] == q && data[i+2] == q:
-				i += 2
-				for n := 0; n < 2 && i+1 < len(data) && data[i+1] == q; n++ {
+				i += 3
+				// Up to two more quotes belong to the content.
+				for n := 0; n < 2 && i < len(data) && data[i] == q; n++ {
 					i++
 				}
-				return i, line
+				return i, line, true
 			}
 		}
-		return len(data) - 1, line
+		return len(data), line, false
 	}
 	for i++; i < len(data); i++ {
 		switch {
 		case data[i] == '\n':
-			return i - 1, line
+			return i, line, false
 		case data[i] == '\\' && q == '"':
 			i++
 			if i < len(data) && data[i] == '\n' {
-				return i - 1, line
+				return i, line, false
 			}
 		case data[i] == q:
-			return i, line
+			return i + 1, line, true
 		}
 	}
-	return len(data) - 1, line
+	return len(data), line, false
 }

@@ -139,13 +139,6 @@ func (w *Writer) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-// Stats reports how many lines were dropped so far and how many wait.
-func (w *Writer) Stats() (dropped uint64, waiting int) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.total, len(w.queue)
-}
-
 // Flush waits, at most limit, until every line queued before the call has
 // been written (or given up because the output is gone). It reports
 // whether that happened in time; on the exit path a stalled output then

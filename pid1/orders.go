@@ -25,7 +25,7 @@ func routeOrders(in <-chan os.Signal, rw signals.Rewrite, v *vm) <-chan supervis
 	mode := signals.Supervisor
 	if v != nil {
 		mode |= signals.VM
-		v.setDeliver(func(a signals.Action, _ bool) {
+		v.SetDeliver(func(a signals.Action, _ bool) {
 			o := supervise.Order{Action: signals.Shutdown, Signal: unix.SIGTERM, Why: v.verb(a) + " requested"}
 			if a == signals.Reboot {
 				o.Signal = unix.SIGINT
@@ -41,7 +41,7 @@ func routeOrders(in <-chan os.Signal, rw signals.Rewrite, v *vm) <-chan supervis
 			switch action {
 			case signals.Absorb:
 			case signals.PowerOff, signals.Reboot:
-				v.request(action, "received "+signals.Name(sig))
+				v.Request(action, "received "+signals.Name(sig))
 			default:
 				out <- supervise.Order{Action: action, Signal: sig}
 			}

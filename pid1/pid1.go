@@ -191,13 +191,11 @@ func run(o cli.Options, v *vm) int {
 		StartMain: mainStarter(r, o.Command, v),
 		Panics:    guard.Panics(),
 		Orphans:   r.Orphans,
-		Leftovers: func(grace time.Duration) <-chan struct{} {
-			done := make(chan struct{})
+		Leftovers: func(grace time.Duration, done func()) {
 			guard.Go("leftovers", func() {
-				defer close(done)
 				terminateLeftovers(r, grace, log)
+				done()
 			})
-			return done
 		},
 		LoadConfig: func() (*config.Config, error) {
 			return config.Load(o.Config, os.LookupEnv)
@@ -241,11 +239,11 @@ func (l launcher) ForgetService(name string) { l.t.Forget(name) }
 // process is gone; the pipes are normally at EOF already.
 const outputDrain = time.Second
 
-func mainStarter(r *reaper.Reaper, argv []string, v *vm) func() (int, <-chan reaper.Exit, error) {
+func mainStarter(r *reaper.Reaper, argv []string, v *vm) func(func(reaper.Exit)) (int, error) {
 	if len(argv) == 0 {
 		return nil
 	}
-	return func() (int, <-chan reaper.Exit, error) { return startMain(r, argv, v) }
+	return func(onExit func(reaper.Exit)) (int, error) { return startMain(r, argv, v, onExit) }
 }
 
 // runGuarded turns a panic on the main goroutine into exit status 1; the

@@ -58,10 +58,10 @@ func (v *vm) setLogger(log *logrus.Logger) {
 	v.mu.Unlock()
 }
 
-// request asks for the machine to be powered off or rebooted after a
+// Request asks for the machine to be powered off or rebooted after a
 // graceful shutdown. The first request decides which; a later one of either
 // kind hurries the shutdown along, as a second SIGTERM does.
-func (v *vm) request(a signals.Action, why string) {
+func (v *vm) Request(a signals.Action, why string) {
 	v.mu.Lock()
 	first := !v.asked
 	if first {
@@ -81,7 +81,7 @@ func (v *vm) request(a signals.Action, why string) {
 	}
 }
 
-func (v *vm) setDeliver(d func(a signals.Action, first bool)) {
+func (v *vm) SetDeliver(d func(a signals.Action, first bool)) {
 	v.mu.Lock()
 	v.deliver = d
 	v.mu.Unlock()
@@ -362,6 +362,6 @@ func (v *vm) power(reboot bool) error {
 	if reboot {
 		a, verb = signals.Reboot, "reboot"
 	}
-	v.request(a, "tend ctl "+verb)
+	v.Request(a, "tend ctl "+verb)
 	return nil
 }

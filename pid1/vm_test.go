@@ -57,9 +57,9 @@ func (d *deliveries) deliver(a signals.Action, first bool) {
 func TestRequestFirstDecides(t *testing.T) {
 	v := &vm{action: signals.PowerOff}
 	var d deliveries
-	v.setDeliver(d.deliver)
-	v.request(signals.Reboot, "test")
-	v.request(signals.PowerOff, "test")
+	v.SetDeliver(d.deliver)
+	v.Request(signals.Reboot, "test")
+	v.Request(signals.PowerOff, "test")
 	if err := v.power(false); err != nil {
 		t.Fatal(err)
 	}

@@ -63,8 +63,17 @@ func (e couldNotRun) Error() string {
 
 func (e couldNotRun) Unwrap() []error { return []error{ErrCouldNotRun, e.errno} }
 
-// shortOf reports whether err says tend lacked a resource to start a
-// program, rather than that the program cannot be run.
+// OutOfResources reports whether err says tend lacked a resource to start
+// a program (a pids limit, file descriptors, memory: EAGAIN, EMFILE,
+// ENFILE, ENOMEM), whoever made the error: an exec, or the pipes set up
+// before it. Such a start may work a moment later and says nothing about
+// the program.
+func OutOfResources(err error) bool {
+	_, ok := shortOf(err)
+	return ok
+}
+
+// shortOf is OutOfResources, with the errno.
 func shortOf(err error) (syscall.Errno, bool) {
 	var errno syscall.Errno
 	if !errors.As(err, &errno) {

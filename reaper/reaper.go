@@ -34,6 +34,17 @@ func (e Exit) Code() int {
 	return e.Status.ExitStatus()
 }
 
+// ExitRemap is -e: exit codes of the main program that tend reports as 0.
+type ExitRemap map[int]bool
+
+// Apply returns the status tend reports for code.
+func (m ExitRemap) Apply(code int) int {
+	if m[code] {
+		return 0
+	}
+	return code
+}
+
 // Signaled reports whether the process was killed by a signal.
 func (e Exit) Signaled() bool { return e.Status.Signaled() }
 
@@ -184,21 +195,10 @@ func (r *Reaper) NoChildren() <-chan struct{} {
 }
 
 // Start forks and execs c and registers the child before any reap pass can
-// see it. The returned channel receives the child's exit exactly once.
-func (r *Reaper) Start(c Cmd) (pid int, exited <-chan Exit, err error) {
-	ch := make(chan Exit, 1)
-	pid, err = r.StartFunc(c, func(e Exit) { ch <- e }) // buffered: never blocks
-	if err != nil {
-		return 0, nil, err
-	}
-	return pid, ch, nil
-}
-
-// StartFunc is Start with a callback in place of the channel: onExit is
-// called exactly once with the child's exit, on the reaper's goroutine and
-// outside its lock, possibly before StartFunc has returned. It must not
-// block: the next reap pass waits for it.
-func (r *Reaper) StartFunc(c Cmd, onExit func(Exit)) (pid int, err error) {
+// see it: onExit is called exactly once with the child's exit, on the
+// reaper's goroutine and outside its lock, possibly before Start has
+// returned. It must not block: the next reap pass waits for it.
+func (r *Reaper) Start(c Cmd, onExit func(Exit)) (pid int, err error) {
 	if len(c.Args) == 0 {
 		return 0, &StartError{Code: CodeNotFound, Err: errors.New("empty command")}
 	}
@@ -221,7 +221,7 @@ func (r *Reaper) StartFunc(c Cmd, onExit func(Exit)) (pid int, err error) {
 	return pid, nil
 }
 
-// Owns reports whether pid is a child started through Start or StartFunc
+// Owns reports whether pid is a child started through Start
 // and not reaped yet (an adopted orphan is not).
 func (r *Reaper) Owns(pid int) bool {
 	r.mu.Lock()

@@ -46,7 +46,7 @@ func TestExitCodes(t *testing.T) {
 		{"exit 0", 0}, {"exit 3", 3}, {"exit 255", 255}, {"kill -TERM $$", 143}, {"kill -KILL $$", 137},
 	}
 	for _, c := range cases {
-		_, ch, err := r.Start(Cmd{Args: []string{"sh", "-c", c.script}, Env: os.Environ()})
+		_, ch, err := r.startChan(Cmd{Args: []string{"sh", "-c", c.script}, Env: os.Environ()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -69,7 +69,7 @@ func TestExitBeforeStartReturns(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := 0; i < 50; i++ {
-				pid, ch, err := r.Start(Cmd{Args: []string{"/bin/true"}})
+				pid, ch, err := r.startChan(Cmd{Args: []string{"/bin/true"}})
 				if err != nil {
 					t.Error(err)
 					return
@@ -112,7 +112,7 @@ func TestOrphanIsReapedAndReported(t *testing.T) {
 
 func TestSignalOnlyLiveChildren(t *testing.T) {
 	r := startReaper(t, nil)
-	pid, ch, err := r.Start(Cmd{Args: []string{"sleep", "30"}, Env: os.Environ()})
+	pid, ch, err := r.startChan(Cmd{Args: []string{"sleep", "30"}, Env: os.Environ()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +130,7 @@ func TestSignalOnlyLiveChildren(t *testing.T) {
 // A pidfd is given only for a live child, and signals that child.
 func TestPidFDOnlyForLiveChildren(t *testing.T) {
 	r := startReaper(t, nil)
-	pid, ch, err := r.Start(Cmd{Args: []string{"sleep", "30"}, Env: os.Environ()})
+	pid, ch, err := r.startChan(Cmd{Args: []string{"sleep", "30"}, Env: os.Environ()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +176,7 @@ func TestStartErrors(t *testing.T) {
 		{nil, nil, CodeNotFound},
 	}
 	for _, c := range cases {
-		_, _, err := r.Start(Cmd{Args: c.args, Env: c.env})
+		_, _, err := r.startChan(Cmd{Args: c.args, Env: c.env})
 		var se *StartError
 		if !errors.As(err, &se) || se.Code != c.want {
 			t.Errorf("Start(%q) = %v, want code %d", c.args, err, c.want)
@@ -236,7 +236,7 @@ func TestStartOutOfDescriptorsIsNotExit126(t *testing.T) {
 		}
 		held = append(held, fd)
 	}
-	_, _, err := r.Start(Cmd{Args: []string{"/bin/true"}})
+	_, _, err := r.startChan(Cmd{Args: []string{"/bin/true"}})
 	unix.Setrlimit(unix.RLIMIT_NOFILE, &old)
 	if !errors.Is(err, ErrCouldNotRun) || !errors.Is(err, unix.EMFILE) || ExitCode(err) == CodeNotExecutable {
 		t.Fatalf("Start with no descriptor left: %v (code %d), want ErrCouldNotRun wrapping EMFILE", err, ExitCode(err))

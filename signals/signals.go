@@ -85,20 +85,33 @@ func (m Mode) String() string {
 
 // Decide says what to do with sig, received from outside, in mode.
 func Decide(mode Mode, sig unix.Signal) Action {
+	if keptByTend(sig) {
+		return Absorb
+	}
+	return meaning(mode, sig)
+}
+
+// keptByTend: signals that are tend's own business, never the program's.
+func keptByTend(sig unix.Signal) bool {
 	switch sig {
 	case unix.SIGCHLD:
 		// Belongs to the reaper; forwarding it would tell the child about
 		// exits of processes that are not its own.
-		return Absorb
+		return true
 	case unix.SIGPIPE:
 		// tend raises SIGPIPE on itself when its own output pipe closes and
 		// cannot tell that from one sent with kill; forwarding would kill the
 		// child for tend's broken pipe.
-		return Absorb
+		return true
 	case unix.SIGURG:
 		// Never subscribed (the runtime's); listed for completeness.
-		return Absorb
+		return true
 	}
+	return false
+}
+
+// meaning is what sig, one tend does not keep, means in mode.
+func meaning(mode Mode, sig unix.Signal) Action {
 	if mode&VM != 0 {
 		switch sig {
 		case unix.SIGTERM:
@@ -168,12 +181,13 @@ func ParseRewrite(s string) (from, to unix.Signal, err error) {
 // table turns the received signal into the one that counts (dumb-init's -r),
 // then the mode says what that one means.
 func Route(mode Mode, rw Rewrite, received unix.Signal) (Action, unix.Signal) {
-	if Decide(mode, received) == Absorb {
+	if keptByTend(received) {
 		return Absorb, received
 	}
 	sig, keep := rw.Apply(received)
 	if !keep {
 		return Absorb, received
 	}
+	// A rewrite to a signal tend keeps (TERM:CHLD) delivers nothing.
 	return Decide(mode, sig), sig
 }

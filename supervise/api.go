@@ -7,7 +7,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/tend-init/tend/config"
 	"github.com/tend-init/tend/signals"
 )
 
@@ -219,15 +218,6 @@ func (s *Supervisor) Reload() error {
 		_, _ = call(s, func() struct{} { s.reloadRefused(err); return struct{}{} })
 		return err
 	}
-	r, err := call(s, func() error { return s.apply(cfg) })
-	if err != nil {
-		return err
-	}
-	return r
-}
-
-// Apply applies an already loaded config, as a reload does.
-func (s *Supervisor) Apply(cfg *config.Config) error {
 	r, err := call(s, func() error { return s.apply(cfg) })
 	if err != nil {
 		return err

@@ -66,7 +66,8 @@ func runCheckCommand(ctx context.Context, argv []string, svc *config.Service, la
 		Files: []uintptr{devnull.Fd(), devnull.Fd(), devnull.Fd()},
 		Sys:   &syscall.SysProcAttr{Setpgid: true, Credential: credential(svc)},
 	}
-	pid, exits, err := launcher.Start(cmd)
+	exits := make(chan reaper.Exit, 1) // never blocks the reaper
+	pid, err := launcher.Start(cmd, func(e reaper.Exit) { exits <- e })
 	devnull.Close()
 	if err != nil {
 		return err
@@ -131,12 +132,12 @@ const (
 	healthCheck checkKind = "health"
 )
 
-// checkResult is posted to the supervisor when a probe ends.
-type checkResult struct {
-	svc  *service
-	kind checkKind
-	gen  int // the service's check generation when the probe began
-	err  error
+// check is svc's check of kind.
+func (svc *service) check(kind checkKind) *config.Check {
+	if kind == readyCheck {
+		return svc.spec.Ready
+	}
+	return svc.spec.Health
 }
 
 // runProbe runs p in its own goroutine with the check's timeout and posts
@@ -153,22 +154,16 @@ func (s *Supervisor) runProbe(svc *service, kind checkKind, c *config.Check) {
 		if err == nil && ctx.Err() != nil {
 			err = errors.New("timed out")
 		}
-		s.inbox.post(checkResult{svc: svc, kind: kind, gen: gen, err: err})
+		s.inbox.post(func() { s.onCheckResult(svc, kind, gen, err) })
 	})
 }
 
 // scheduleProbe runs the next probe of kind after delay.
-func (s *Supervisor) scheduleProbe(svc *service, kind checkKind, c *config.Check, delay time.Duration) {
+func (s *Supervisor) scheduleProbe(svc *service, kind checkKind, delay time.Duration) {
 	gen := svc.checkGen
 	svc.probeTimer = time.AfterFunc(delay, func() {
-		s.inbox.post(probeDue{svc: svc, kind: kind, gen: gen})
+		s.inbox.post(func() { s.onProbeDue(svc, kind, gen) })
 	})
-}
-
-type probeDue struct {
-	svc  *service
-	kind checkKind
-	gen  int
 }
 
 // startChecks begins a run's checks: readiness at once (a notify service
@@ -182,38 +177,27 @@ func (s *Supervisor) startChecks(svc *service) {
 		return
 	}
 	gen := svc.checkGen
-	svc.readyTimer = time.AfterFunc(s.cfg.ReadyTimeout, func() { s.inbox.post(readyDeadline{svc: svc, gen: gen}) })
+	svc.readyTimer = time.AfterFunc(s.cfg.ReadyTimeout, func() { s.inbox.post(func() { s.onReadyDeadline(svc, gen) }) })
 	if r.Kind != config.CheckNotify {
 		s.runProbe(svc, readyCheck, r)
 	}
 }
 
-type readyDeadline struct {
-	svc *service
-	gen int
-}
-
 func (s *Supervisor) startHealth(svc *service) {
 	if h := svc.spec.Health; h != nil {
-		s.scheduleProbe(svc, healthCheck, h, h.Interval)
+		s.scheduleProbe(svc, healthCheck, h.Interval)
 	}
 }
 
-func (s *Supervisor) onProbeDue(e probeDue) {
-	svc := e.svc
-	if !s.current(svc) || e.gen != svc.checkGen || svc.state != Running {
+func (s *Supervisor) onProbeDue(svc *service, kind checkKind, gen int) {
+	if !s.current(svc) || gen != svc.checkGen || svc.state != Running {
 		return
 	}
-	c := svc.spec.Health
-	if e.kind == readyCheck {
-		c = svc.spec.Ready
-	}
-	s.runProbe(svc, e.kind, c)
+	s.runProbe(svc, kind, svc.check(kind))
 }
 
-func (s *Supervisor) onReadyDeadline(e readyDeadline) {
-	svc := e.svc
-	if s.current(svc) && e.gen == svc.checkGen && svc.state == Running && !svc.ready {
+func (s *Supervisor) onReadyDeadline(svc *service, gen int) {
+	if s.current(svc) && gen == svc.checkGen && svc.state == Running && !svc.ready {
 		if s.opt.StartMain != nil && s.now().Sub(s.startedAt) >= s.cfg.ReadyTimeout {
 			// The main program's wait ran out at the same moment: that
 			// ends tend, and says which services were not ready.
@@ -224,33 +208,31 @@ func (s *Supervisor) onReadyDeadline(e readyDeadline) {
 	}
 }
 
-func (s *Supervisor) onCheckResult(r checkResult) {
-	svc := r.svc
-	if !s.current(svc) || r.gen != svc.checkGen || svc.state != Running {
+// onCheckResult: a probe of kind, begun in check generation gen, ended
+// with err.
+func (s *Supervisor) onCheckResult(svc *service, kind checkKind, gen int, err error) {
+	if !s.current(svc) || gen != svc.checkGen || svc.state != Running {
 		return // a result of an earlier run, or of a run being stopped
 	}
 	svc.cancelProbe = nil
 	log := svc.logger(s.log)
-	c := svc.spec.Health
-	if r.kind == readyCheck {
-		c = svc.spec.Ready
-	}
-	if r.err != nil && couldNotRun(r.err) {
+	c := svc.check(kind)
+	if err != nil && reaper.OutOfResources(err) {
 		// tend could not fork the check: that says nothing of the service.
-		log.Warnf("%s check could not run: %v; trying again in %s", r.kind, r.err, c.Interval)
-		s.scheduleProbe(svc, r.kind, c, c.Interval)
+		log.Warnf("%s check could not run: %v; trying again in %s", kind, err, c.Interval)
+		s.scheduleProbe(svc, kind, c.Interval)
 		return
 	}
-	switch r.kind {
+	switch kind {
 	case readyCheck:
-		if r.err != nil {
-			log.Debugf("not ready yet: %v", r.err)
-			s.scheduleProbe(svc, readyCheck, c, c.Interval)
+		if err != nil {
+			log.Debugf("not ready yet: %v", err)
+			s.scheduleProbe(svc, readyCheck, c.Interval)
 			return
 		}
 		s.becomeReady(svc, string(c.Kind)+" check passed")
 	case healthCheck:
-		if r.err == nil {
+		if err == nil {
 			if svc.healthFails > 0 || !svc.healthy {
 				log.Infof("health check passes again")
 				s.emit(Happening{Kind: KindHealth, Service: svc.name, Healthy: boolPtr(true), Reason: "passes again"})
@@ -258,15 +240,15 @@ func (s *Supervisor) onCheckResult(r checkResult) {
 			svc.healthFails, svc.healthy = 0, true
 		} else {
 			svc.healthFails++
-			log.Warnf("health check failed (%d of %d): %v", svc.healthFails, c.Threshold, r.err)
+			log.Warnf("health check failed (%d of %d): %v", svc.healthFails, c.Threshold, err)
 			if svc.healthFails >= c.Threshold {
 				svc.healthy = false
-				s.emit(Happening{Kind: KindHealth, Service: svc.name, Healthy: boolPtr(false), Reason: r.err.Error()})
+				s.emit(Happening{Kind: KindHealth, Service: svc.name, Healthy: boolPtr(false), Reason: err.Error()})
 				s.failRun(svc, fmt.Sprintf("health check failed %d times in a row", svc.healthFails))
 				return
 			}
 		}
-		s.scheduleProbe(svc, healthCheck, c, c.Interval)
+		s.scheduleProbe(svc, healthCheck, c.Interval)
 	}
 }
 

@@ -77,9 +77,6 @@ func (e *Events) Publish(h Happening) {
 	}
 }
 
-// Events is the supervisor's event stream.
-func (s *Supervisor) Events() *Events { return s.events }
-
 func (s *Supervisor) emit(h Happening) {
 	h.Time = s.now()
 	s.events.Publish(h)

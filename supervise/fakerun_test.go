@@ -21,12 +21,11 @@ func (r *singleRun) Tracking() (tree.Mechanism, string) { return tree.Session, "
 
 // startSingle starts c with start and reports its exit to w as the end of
 // the whole run.
-func startSingle(start func(reaper.Cmd) (int, <-chan reaper.Exit, error), signal func(int, unix.Signal, bool) error, c reaper.Cmd, w tree.Watch) (ServiceRun, error) {
-	pid, exits, err := start(c)
+func startSingle(start func(reaper.Cmd, func(reaper.Exit)) (int, error), signal func(int, unix.Signal, bool) error, c reaper.Cmd, w tree.Watch) (ServiceRun, error) {
+	pid, err := start(c, func(e reaper.Exit) { w.Exited(e, 0) })
 	if err != nil {
 		return nil, err
 	}
-	go func() { w.Exited(<-exits, 0) }()
 	return &singleRun{pid: pid, signal: signal}, nil
 }
 

@@ -6,23 +6,18 @@ import (
 	"time"
 )
 
-// How other goroutines talk to the supervisor: everything is posted to its
-// inbox and handled on its own goroutine, so nothing shares its state.
-
-// Do runs fn on the supervisor's goroutine and waits for it: the way tests
-// and the control API read and change state without sharing it. It reports
-// false when the supervisor did not run fn.
-func (s *Supervisor) Do(fn func()) bool {
-	_, err := call(s, func() struct{} { fn(); return struct{}{} })
-	return err == nil
-}
+// How other goroutines talk to the supervisor: each posts a closure to its
+// inbox, and the supervisor's goroutine runs it, so nothing shares its
+// state. A closure that answers for a run, a timer or a probe first checks
+// that what it answers for is still current: the record it captured, and
+// the run or generation.
 
 // call runs fn on the supervisor's goroutine and returns its result. The
 // result travels through a channel, so a caller that gave up waiting never
 // reads what fn is still writing.
 func call[T any](s *Supervisor, fn func() T) (T, error) {
 	ch := make(chan T, 1)
-	s.inbox.post(request{fn: func() { ch <- fn() }})
+	s.inbox.post(func() { ch <- fn() })
 	t := time.NewTimer(requestWait)
 	defer t.Stop()
 	var zero T
@@ -60,15 +55,15 @@ var (
 // bounded); one reload result; per main program one exit.
 type inbox struct {
 	mu    sync.Mutex
-	items []any
+	items []func()
 	wake  chan struct{}
 }
 
 func (q *inbox) init() { q.wake = make(chan struct{}, 1) }
 
-func (q *inbox) post(e any) {
+func (q *inbox) post(fn func()) {
 	q.mu.Lock()
-	q.items = append(q.items, e)
+	q.items = append(q.items, fn)
 	q.mu.Unlock()
 	select {
 	case q.wake <- struct{}{}:
@@ -76,7 +71,7 @@ func (q *inbox) post(e any) {
 	}
 }
 
-func (q *inbox) drain() []any {
+func (q *inbox) drain() []func() {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	items := q.items

@@ -1,8 +1,3 @@
-// Package supervise keeps services running: the restart state machine of
-// SPEC section 5 (pure functions of settings, counters, exits and the
-// clock), and the supervisor that drives it with processes, timers and
-// signals. It never makes a raw process syscall; children go through the
-// reaper.
 package supervise
 
 import (

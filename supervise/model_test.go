@@ -46,7 +46,7 @@ type modelProc struct {
 	stopSig  unix.Signal
 	pgid     int              // its process group: a worker may have left the leader's
 	ignores  bool             // it ignores the stop signal (only SIGKILL ends it)
-	ch       chan reaper.Exit // a check's or the main program's
+	onExit   func(reaper.Exit) // the main program's
 	run      *modelTreeRun    // a service's
 	isLeader bool
 }
@@ -106,27 +106,26 @@ func newModelFake() *modelFake {
 }
 
 // Start runs a check (its result at once) or the main program.
-func (f *modelFake) Start(cmd reaper.Cmd) (int, <-chan reaper.Exit, error) {
+func (f *modelFake) Start(cmd reaper.Cmd, onExit func(reaper.Exit)) (int, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.forkFails > 0 {
 		f.forkFails--
-		return 0, nil, fmt.Errorf("fork: %w", unix.EAGAIN)
+		return 0, fmt.Errorf("fork: %w", unix.EAGAIN)
 	}
 	f.next++
-	ch := make(chan reaper.Exit, 1)
 	switch cmd.Args[0] {
 	case "check":
 		code := 0
 		if f.unhealthy[cmd.Args[1]] {
 			code = 1
 		}
-		ch <- reaper.Exit{Pid: f.next, Status: unix.WaitStatus(code << 8), At: time.Now()}
+		onExit(reaper.Exit{Pid: f.next, Status: unix.WaitStatus(code << 8), At: time.Now()})
 	case "main":
-		f.live[f.next] = &modelProc{stopSig: unix.SIGTERM, pgid: f.next, ch: ch}
+		f.live[f.next] = &modelProc{stopSig: unix.SIGTERM, pgid: f.next, onExit: onExit}
 		f.mainPid = f.next
 	}
-	return f.next, ch, nil
+	return f.next, nil
 }
 
 // StartService starts a run whose shape the command says: "plain", or
@@ -238,7 +237,7 @@ func (f *modelFake) endLocked(pid int, ws unix.WaitStatus) {
 	delete(f.live, pid)
 	e := reaper.Exit{Pid: pid, Status: ws, At: time.Now()}
 	if p.run == nil {
-		p.ch <- e
+		p.onExit(e)
 		return
 	}
 	run := p.run
@@ -563,10 +562,12 @@ func runModelInBubble(mainMode int, initial *config.Config, steps []modelStep, v
 		}}
 	switch mainMode {
 	case 0:
-		opt.StartMain = func() (int, <-chan reaper.Exit, error) { return m.fake.Start(reaper.Cmd{Args: []string{"main"}}) }
+		opt.StartMain = func(onExit func(reaper.Exit)) (int, error) {
+			return m.fake.Start(reaper.Cmd{Args: []string{"main"}}, onExit)
+		}
 	case 1:
-		opt.StartMain = func() (int, <-chan reaper.Exit, error) {
-			return 0, nil, &reaper.StartError{Name: "/no/such/program", Code: reaper.CodeNotFound, Err: errors.New("no such file or directory")}
+		opt.StartMain = func(func(reaper.Exit)) (int, error) {
+			return 0, &reaper.StartError{Name: "/no/such/program", Code: reaper.CodeNotFound, Err: errors.New("no such file or directory")}
 		}
 	}
 	m.sup = New(initial, opt)

@@ -74,11 +74,9 @@ func openNotify(service string) (*notifySocket, error) {
 
 func (n *notifySocket) setMain(pid int) { n.main.Store(int64(pid)) }
 
-// notifyPending wakes the supervisor: svc's socket has news.
-type notifyPending struct{ svc *service }
-
-// serve reads datagrams until the socket is closed.
-func (n *notifySocket) serve(svc *service, post func(any)) {
+// serve reads datagrams until the socket is closed; wake tells the
+// supervisor that svc's socket has news.
+func (n *notifySocket) serve(svc *service, wake func()) {
 	guard.Go("notify socket of "+svc.name, func() {
 		buf := make([]byte, 4096)
 		oob := make([]byte, unix.CmsgSpace(unix.SizeofUcred))
@@ -93,12 +91,12 @@ func (n *notifySocket) serve(svc *service, post func(any)) {
 			pid := senderPid(oob[:oobn])
 			if !fromService(pid, int(n.main.Load())) {
 				if n.drop() {
-					post(notifyPending{svc: svc})
+					wake()
 				}
 				continue
 			}
 			if n.take(parseNotify(buf[:k])) {
-				post(notifyPending{svc: svc})
+				wake()
 			}
 		}
 	})
@@ -209,7 +207,7 @@ func (s *Supervisor) ensureNotify(svc *service) error {
 		return err
 	}
 	svc.notify = n
-	n.serve(svc, s.inbox.post)
+	n.serve(svc, func() { s.inbox.post(func() { s.onNotify(svc) }) })
 	return nil
 }
 

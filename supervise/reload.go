@@ -24,7 +24,7 @@ func (s *Supervisor) startReload() {
 	load := s.opt.LoadConfig
 	guard.Go("config reload", func() {
 		cfg, err := load()
-		s.inbox.post(reloadLoaded{cfg: cfg, err: err})
+		s.inbox.post(func() { s.onReloadLoaded(cfg, err) })
 	})
 }
 

@@ -1,7 +1,6 @@
 package supervise
 
 import (
-	"errors"
 	"fmt"
 	"syscall"
 	"time"
@@ -106,7 +105,13 @@ var goalWords = map[Goal]string{
 func (s *Supervisor) arm(svc *service, d time.Duration, ev Event) {
 	svc.cancelTimer()
 	gen := svc.gen
-	svc.timer = time.AfterFunc(d, func() { s.inbox.post(timerFired{svc: svc, gen: gen, ev: ev}) })
+	svc.timer = time.AfterFunc(d, func() {
+		s.inbox.post(func() {
+			if s.current(svc) && gen == svc.gen {
+				s.event(svc, ev, "")
+			}
+		})
+	})
 }
 
 // launch runs a service's process now. It changes the state only once the
@@ -117,7 +122,7 @@ func (s *Supervisor) launch(svc *service, why string) {
 	svc.blocked = ""
 	files, err := s.outputFiles(svc)
 	if err != nil {
-		if couldNotRun(err) {
+		if reaper.OutOfResources(err) {
 			// Out of descriptors for its pipes: not the service's fault.
 			svc.logger(s.log).Errorf("could not run: cannot set up its output: %v; trying again after the backoff", err)
 			s.event(svc, ForkFailed, "")
@@ -142,25 +147,31 @@ func (s *Supervisor) launch(svc *service, why string) {
 		}
 	}
 	// Exits and the end of the run reach the supervisor through its inbox;
-	// the run they belong to tells a stale one from the current.
+	// the run they belong to tells a stale one from the current. The
+	// closures read run on the supervisor's goroutine, after this function
+	// has set it, even when the callback came before StartService returned.
 	var run ServiceRun
-	ready := make(chan struct{})
 	watch := tree.Watch{
 		Exited: func(e reaper.Exit, left int) {
-			<-ready
-			s.inbox.post(exited{svc: svc, run: run, exit: e, left: left})
+			s.inbox.post(func() {
+				if s.current(svc) && svc.run == run && svc.pid != 0 {
+					s.onExit(svc, e, left)
+				}
+			})
 		},
 		Emptied: func() {
-			<-ready
-			s.inbox.post(emptied{svc: svc, run: run})
+			s.inbox.post(func() {
+				if s.current(svc) && svc.run == run {
+					s.onEmptied(svc)
+				}
+			})
 		},
 	}
 	run, err = s.opt.Launcher.StartService(svc.name, cmd, watch)
-	close(ready)
 	files.closeChildEnds()
 	if err != nil {
 		files.closeParentEnds()
-		if couldNotRun(err) {
+		if reaper.OutOfResources(err) {
 			svc.logger(s.log).Errorf("%v; trying again after the backoff", err)
 			s.event(svc, ForkFailed, "")
 			return
@@ -191,18 +202,6 @@ func (s *Supervisor) startFailed(svc *service, code int) {
 	e := reaper.Exit{Status: unix.WaitStatus(code << 8), At: now}
 	svc.started, svc.lastExit = now, &e
 	s.eventOf(svc, StartFailed, Run{Started: now, Exit: e}, "", 0)
-}
-
-// couldNotRun tells a fork that failed for lack of resources (a pids
-// limit, file descriptors, memory) from a program that cannot be run: the
-// first may work a moment later and says nothing about the service.
-func couldNotRun(err error) bool {
-	for _, errno := range []error{unix.EAGAIN, unix.ENOMEM, unix.EMFILE, unix.ENFILE} {
-		if errors.Is(err, errno) {
-			return true
-		}
-	}
-	return false
 }
 
 // askStop sends the stop signal of the definition the process was started

@@ -5,7 +5,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/tend-init/tend/guard"
 	"github.com/tend-init/tend/reaper"
 )
 
@@ -137,7 +136,7 @@ func (s *Supervisor) startMain() {
 	if s.readyTimer != nil {
 		s.readyTimer.Stop()
 	}
-	pid, exits, err := s.opt.StartMain()
+	pid, err := s.opt.StartMain(func(e reaper.Exit) { s.inbox.post(func() { s.onMainExit(e) }) })
 	if err != nil {
 		s.log.Error(err)
 		s.shutdownWhy = "main program could not start"
@@ -147,16 +146,12 @@ func (s *Supervisor) startMain() {
 	s.main = &mainProgram{pid: pid}
 	s.log.Infof("main program started as process %d", pid)
 	s.lifeEvent(MainStarted, Facts{})
-	guard.Go("main program watch", func() { s.inbox.post(mainExited{<-exits}) })
 }
 
 func (s *Supervisor) onMainExit(e reaper.Exit) {
 	s.log.Infof("main program ended: %s", e)
 	s.main = nil
-	code := e.Code()
-	if s.opt.ExitRemap[code] {
-		code = 0
-	}
+	code := s.opt.ExitRemap.Apply(e.Code())
 	s.shutdownWhy = "main program ended"
 	s.lifeEvent(MainExited, Facts{Code: code})
 }
@@ -180,7 +175,9 @@ func (s *Supervisor) beginShutdown() {
 	}
 	s.log.Infof("shutting down (%s)", s.shutdownWhy)
 	s.emit(Happening{Kind: KindShutdown, Reason: "began: " + s.shutdownWhy})
-	s.deadline = time.AfterFunc(s.cfg.ShutdownTimeout, func() { s.inbox.post(shutdownExpiry{}) })
+	s.deadline = time.AfterFunc(s.cfg.ShutdownTimeout, func() {
+		s.inbox.post(func() { s.lifeEvent(DeadlinePassed, Facts{Limit: s.cfg.ShutdownTimeout}) })
+	})
 	for _, svc := range s.order {
 		s.event(svc, Shutdown, "")
 	}
@@ -193,8 +190,9 @@ func (s *Supervisor) stopLeftovers() {
 		s.lifeEvent(LeftoversGone, Facts{})
 		return
 	}
-	done := s.opt.Leftovers(s.Remaining())
-	guard.Go("leftovers", func() { <-done; s.inbox.post(leftoversGone{}) })
+	s.opt.Leftovers(s.Remaining(), func() {
+		s.inbox.post(func() { s.lifeEvent(LeftoversGone, Facts{}) })
+	})
 }
 
 func (s *Supervisor) killAll() {

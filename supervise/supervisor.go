@@ -1,17 +1,3 @@
-// Package supervise keeps services running: the restart state machine of
-// SPEC section 5 (machine.go) and the lifecycle table around it
-// (lifecycle.go), both pure functions, and the supervisor that carries
-// their decisions out with processes, timers and signals. It never makes a
-// raw process syscall; children go through the reaper.
-//
-// Files, one idea each: machine.go the restart machine; lifecycle.go the
-// state × event table; supervisor.go the loop; inbox.go how other
-// goroutines reach it; runs.go starting, stopping and the end of a
-// process; checks.go readiness and health; notify.go sd_notify; deps.go
-// the dependency graph; shutdown.go the graceful shutdown and tend's exit
-// status; reload.go a new config; api.go what the control socket asks;
-// output.go and logs.go the services' output and its recent lines;
-// events.go and metrics.go the event stream and the metrics.
 package supervise
 
 import (
@@ -32,9 +18,10 @@ import (
 // Launcher starts and signals processes: the reaper and the process
 // tracker (package tree) in production, a fake in unit tests.
 type Launcher interface {
-	// Start runs a check command or the main program: one process in its
-	// own group.
-	Start(reaper.Cmd) (int, <-chan reaper.Exit, error)
+	// Start runs a check command: one process in its own group. onExit
+	// is called once with its exit, maybe before Start returns; it must
+	// not block.
+	Start(c reaper.Cmd, onExit func(reaper.Exit)) (int, error)
 	// Signal sends sig to a process Start or StartService started, or to
 	// its process group.
 	Signal(pid int, sig unix.Signal, group bool) error
@@ -60,11 +47,11 @@ type Options struct {
 	Launcher  Launcher
 	Log       *logrus.Logger
 	Sink      *Sink
-	ExitRemap map[int]bool
+	ExitRemap reaper.ExitRemap // -e: the main program's exit codes reported as 0
 	// StartMain starts the main program (after --), or is nil when there is
-	// none. It is given to the supervisor so the terminal handling stays in
-	// one place.
-	StartMain func() (int, <-chan reaper.Exit, error)
+	// none; onExit is as for Launcher.Start. It is given to the supervisor
+	// so the terminal handling stays in one place.
+	StartMain func(onExit func(reaper.Exit)) (int, error)
 	KillGroup bool // forward signals to the main program's process group
 	// Panics delivers panics recovered in other goroutines; each one shuts
 	// tend down. Nil means none are watched.
@@ -76,9 +63,9 @@ type Options struct {
 	// reaper, for the metrics; nil when not counted.
 	Orphans func() uint64
 	// Leftovers stops every process still under tend (adopted orphans),
-	// the shutdown's last phase, within grace; the channel closes when
-	// they are gone. Nil: there is no such phase.
-	Leftovers func(grace time.Duration) <-chan struct{}
+	// the shutdown's last phase, within grace, and calls done (once, from
+	// any goroutine) when they are gone. Nil: there is no such phase.
+	Leftovers func(grace time.Duration, done func())
 }
 
 // Supervisor runs the services of one config. All its state is owned by the
@@ -183,7 +170,7 @@ func (s *Supervisor) Run(orders <-chan Order) int {
 	s.log.Infof("supervising %d service(s) from %s", len(s.services), s.cfg.Path)
 	s.startedAt = s.now()
 	if s.opt.StartMain != nil {
-		s.readyTimer = time.AfterFunc(s.cfg.ReadyTimeout, func() { s.inbox.post(readyTimeout{}) })
+		s.readyTimer = time.AfterFunc(s.cfg.ReadyTimeout, func() { s.inbox.post(s.mainNotReady) })
 	}
 	s.progress()
 	for !s.finished {
@@ -191,8 +178,8 @@ func (s *Supervisor) Run(orders <-chan Order) int {
 		case o := <-orders:
 			s.onOrder(o)
 		case <-s.inbox.wake:
-			for _, e := range s.inbox.drain() {
-				s.handle(e)
+			for _, fn := range s.inbox.drain() {
+				fn()
 			}
 		case err := <-s.opt.Panics:
 			s.log.Errorf("%v; shutting down", err)
@@ -209,81 +196,12 @@ func (s *Supervisor) Run(orders <-chan Order) int {
 	return s.life.Code
 }
 
-// Ended says why Run returned; valid once it has.
-func (s *Supervisor) Ended() EndReason { return s.life.Reason }
-
 // Remaining is what is left of shutdown_timeout, the leftovers' grace.
 func (s *Supervisor) Remaining() time.Duration {
 	if s.shutdownAt.IsZero() {
 		return s.cfg.ShutdownTimeout
 	}
 	return max(0, s.cfg.ShutdownTimeout-s.now().Sub(s.shutdownAt))
-}
-
-// What other goroutines post to the inbox. Each carries what it needs to be
-// recognised as stale: the service record, and the pid or generation.
-type (
-	exited struct { // a run's main process ended
-		svc  *service
-		run  ServiceRun
-		exit reaper.Exit
-		left int // other processes of the run still alive
-	}
-	emptied struct { // the last process of a run is gone
-		svc *service
-		run ServiceRun
-	}
-	mainExited struct{ exit reaper.Exit }
-	timerFired struct {
-		svc *service
-		gen int
-		ev  Event // DelayOver or StopTimedOut
-	}
-	readyTimeout   struct{}
-	shutdownExpiry struct{}
-	leftoversGone  struct{}
-	reloadLoaded   struct {
-		cfg *config.Config
-		err error
-	}
-	request struct{ fn func() }
-)
-
-func (s *Supervisor) handle(e any) {
-	switch e := e.(type) {
-	case exited:
-		if s.current(e.svc) && e.svc.run == e.run && e.svc.pid != 0 {
-			s.onExit(e.svc, e.exit, e.left)
-		}
-	case emptied:
-		if s.current(e.svc) && e.svc.run == e.run {
-			s.onEmptied(e.svc)
-		}
-	case mainExited:
-		s.onMainExit(e.exit)
-	case timerFired:
-		if s.current(e.svc) && e.gen == e.svc.gen {
-			s.event(e.svc, e.ev, "")
-		}
-	case readyTimeout:
-		s.mainNotReady()
-	case shutdownExpiry:
-		s.lifeEvent(DeadlinePassed, Facts{Limit: s.cfg.ShutdownTimeout})
-	case leftoversGone:
-		s.lifeEvent(LeftoversGone, Facts{})
-	case reloadLoaded:
-		s.onReloadLoaded(e.cfg, e.err)
-	case request:
-		e.fn()
-	case probeDue:
-		s.onProbeDue(e)
-	case checkResult:
-		s.onCheckResult(e)
-	case readyDeadline:
-		s.onReadyDeadline(e)
-	case notifyPending:
-		s.onNotify(e.svc)
-	}
 }
 
 // mainNotReady ends tend when the main program has waited ready_timeout

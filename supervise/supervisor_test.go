@@ -21,21 +21,20 @@ import (
 type fakeLauncher struct {
 	mu       sync.Mutex
 	next     int
-	live     map[int]chan reaper.Exit
+	live     map[int]func(reaper.Exit)
 	starts   []time.Time
 	signaled []int // pids, in the order they were signalled
 }
 
-func newFake() *fakeLauncher { return &fakeLauncher{next: 100, live: map[int]chan reaper.Exit{}} }
+func newFake() *fakeLauncher { return &fakeLauncher{next: 100, live: map[int]func(reaper.Exit){}} }
 
-func (f *fakeLauncher) Start(reaper.Cmd) (int, <-chan reaper.Exit, error) {
+func (f *fakeLauncher) Start(_ reaper.Cmd, onExit func(reaper.Exit)) (int, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.next++
-	ch := make(chan reaper.Exit, 1)
-	f.live[f.next] = ch
+	f.live[f.next] = onExit
 	f.starts = append(f.starts, time.Now())
-	return f.next, ch, nil
+	return f.next, nil
 }
 
 func (f *fakeLauncher) Signal(pid int, sig unix.Signal, group bool) error {
@@ -50,9 +49,9 @@ func (f *fakeLauncher) Signal(pid int, sig unix.Signal, group bool) error {
 func (f *fakeLauncher) exit(pid int, ws unix.WaitStatus) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if ch, ok := f.live[pid]; ok {
+	if onExit, ok := f.live[pid]; ok {
 		delete(f.live, pid)
-		ch <- reaper.Exit{Pid: pid, Status: ws, At: time.Now()}
+		onExit(reaper.Exit{Pid: pid, Status: ws, At: time.Now()})
 	}
 }
 

@@ -169,7 +169,7 @@ func (t *Tracker) Start(service string, c reaper.Cmd, w Watch) (*Run, error) {
 func (t *Tracker) startRun(run *Run, c reaper.Cmd) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	pid, err := t.r.StartFunc(c, func(e reaper.Exit) { t.mainExited(run, e) })
+	pid, err := t.r.Start(c, func(e reaper.Exit) { t.mainExited(run, e) })
 	run.pid = pid
 	return err
 }
