@@ -16,7 +16,7 @@ import (
 
 	"github.com/tend-init/tend/cli"
 	"github.com/tend-init/tend/config"
-	"github.com/tend-init/tend/control"
+	"github.com/tend-init/tend/ctl"
 	"github.com/tend-init/tend/pid1"
 )
 
@@ -40,7 +40,7 @@ func main() {
 	case "check":
 		os.Exit(pid1.Exit(check(o)))
 	case "ctl":
-		os.Exit(pid1.Exit(control.CLI(o.SubArgs, os.Stdout, os.Stderr)))
+		os.Exit(pid1.Exit(ctl.Main(o.SubArgs, os.Stdout, os.Stderr)))
 	}
 	switch o.Action {
 	case "help":

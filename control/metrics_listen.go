@@ -10,6 +10,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/tend-init/tend/guard"
+	"github.com/tend-init/tend/httpwire"
 )
 
 // maxScrapers bounds the metrics connections served at once; more wait in
@@ -17,64 +18,47 @@ import (
 const maxScrapers = 4
 
 // ServeMetrics answers GET /metrics, and nothing else, over TCP on addr
-// (metrics_listen), for scrapers that cannot reach the unix socket. It is
-// read-only, so it does not ask who connects; bind it to an address only
-// the scraper can reach. It stops when ctx ends.
-func ServeMetrics(ctx context.Context, addr string, sup Supervisor, log *logrus.Logger) error {
+// (metrics_listen), for scrapers that cannot reach the unix socket; metrics
+// is the API's answer to it (api.Handler.Metrics). It is read-only, so it
+// does not ask who connects; bind it to an address only the scraper can
+// reach. It stops when ctx ends.
+func ServeMetrics(ctx context.Context, addr string, metrics func(*httpwire.Request) httpwire.Response, log *logrus.Logger) error {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
-	a := api{&Handler{sup: sup, log: log}}
 	slots := make(chan struct{}, maxScrapers)
 	guard.Go("metrics listener closer", func() { <-ctx.Done(); l.Close() })
 	guard.Go("metrics listener", func() {
-		backoff := time.Duration(0)
-		for {
-			conn, err := l.Accept()
-			if err != nil {
-				if errors.Is(err, net.ErrClosed) {
-					return
-				}
-				// Out of fds, say: wait, as the control socket does.
-				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				t := time.NewTimer(backoff)
-				select {
-				case <-t.C:
-				case <-ctx.Done():
-					t.Stop()
-					return
-				}
-				continue
-			}
-			backoff = 0
+		acceptLoop(ctx, "metrics_listen "+addr, log, l.Accept, nil, func(conn net.Conn) bool {
 			select {
 			case slots <- struct{}{}:
 			case <-ctx.Done():
 				conn.Close()
-				return
+				return false
 			}
 			guard.Go("metrics connection", func() {
 				defer func() { <-slots }()
 				defer conn.Close()
 				conn.SetDeadline(time.Now().Add(headTimeout + writeTimeout))
-				req, err := readRequest(bufio.NewReaderSize(conn, 4096), func(bool) error { return nil })
-				var resp Response
+				req, err := httpwire.ReadRequest(bufio.NewReaderSize(conn, 4096), func(bool) error { return nil })
+				var resp httpwire.Response
 				switch {
 				case err != nil:
-					var he *httpError
+					var he *httpwire.Error
 					if !errors.As(err, &he) {
 						return
 					}
-					resp = errorResponse(he.Code, he.Msg)
+					resp = httpwire.ErrorResponse(he.Code, he.Msg)
 				case req.Path != "/metrics":
-					resp = errorResponse(404, "only /metrics is served here")
+					resp = httpwire.ErrorResponse(404, "only /metrics is served here")
 				default:
-					resp = route(req, "GET", a.metrics)
+					resp = metrics(req)
 				}
-				writeResponse(conn, resp)
+				httpwire.WriteResponse(conn, resp)
 			})
-		}
+			return true
+		})
 	})
 	return nil
 }

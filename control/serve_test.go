@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,81 +18,18 @@ import (
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
+	"github.com/tend-init/tend/api"
+	"github.com/tend-init/tend/api/apitest"
+	"github.com/tend-init/tend/ctl"
+	"github.com/tend-init/tend/httpwire"
 	"github.com/tend-init/tend/supervise"
 )
 
-// noLeaks fails t unless, once t's later cleanups (the server's cancel)
-// have run, every goroutine that was not there when it was called has
-// ended. Goroutines are told apart by their ids, so a goroutine of an
-// earlier test that ends meanwhile cannot hide a new one.
-func noLeaks(t *testing.T) {
-	base := goroutines()
-	t.Cleanup(func() {
-		if err := settle(base, 5*time.Second); err != nil {
-			t.Error(err)
-		}
-	})
-}
-
-// goroutines maps the id of every goroutine to its stack.
-func goroutines() map[string]string {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-	all := map[string]string{}
-	for g := range strings.SplitSeq(string(buf), "\n\n") {
-		if id, _, ok := strings.Cut(strings.TrimPrefix(g, "goroutine "), " "); ok {
-			all[id] = g
-		}
-	}
-	return all
-}
-
-// settle waits up to limit for every goroutine not in base to end.
-func settle(base map[string]string, limit time.Duration) error {
-	deadline := time.Now().Add(limit)
-	for {
-		var extra []string
-		for id, stack := range goroutines() {
-			if _, ok := base[id]; !ok {
-				extra = append(extra, stack)
-			}
-		}
-		if len(extra) == 0 {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("goroutine leak: %d goroutines left behind:\n%s", len(extra), strings.Join(extra, "\n\n"))
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-func TestLeakCheckSeesALeak(t *testing.T) {
-	base := goroutines()
-	stop := make(chan struct{})
-	go func() { <-stop }()
-	err := settle(base, 100*time.Millisecond)
-	if err == nil || !strings.Contains(err.Error(), "TestLeakCheckSeesALeak") {
-		t.Fatalf("a parked goroutine went unnoticed: %v", err)
-	}
-	close(stop)
-	if err := settle(base, 5*time.Second); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // serveTest runs a server on a fresh socket for the length of the test,
 // on l's wrapper if wrap is not nil, and checks that it leaks nothing.
-func serveTest(t *testing.T, sup Supervisor, log *logrus.Logger, wrap func(*net.UnixListener) acceptor) (string, *server) {
+func serveTest(t *testing.T, sup api.Supervisor, log *logrus.Logger, wrap func(*net.UnixListener) acceptor) (string, *server) {
 	t.Helper()
-	noLeaks(t)
+	apitest.NoLeaks(t)
 	path := t.TempDir() + "/tend.sock"
 	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
 	if err != nil {
@@ -105,27 +41,12 @@ func serveTest(t *testing.T, sup Supervisor, log *logrus.Logger, wrap func(*net.
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	return path, serve(ctx, a, path, NewHandler(sup, nil, log), log)
-}
-
-// ask sends raw on a new connection and reads the answer.
-func ask(t *testing.T, path, raw string) (int, string, error) {
-	t.Helper()
-	conn, err := net.DialTimeout("unix", path, 5*time.Second)
-	if err != nil {
-		return 0, "", err
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(10 * time.Second))
-	_, werr := io.WriteString(conn, raw)
-	code, body, err := readResponse(bufio.NewReader(conn))
-	if err != nil && werr != nil {
-		err = werr // an answer before the request was sent is still read
-	}
-	return code, string(body), err
+	return path, serve(ctx, a, path, api.NewHandler(sup, nil, log), log)
 }
 
 const listRequest = "GET /v1/services HTTP/1.1\r\nHost: tend\r\n\r\n"
+
+const signalBody = `{"signal":"USR1"}`
 
 // dialIdle opens n connections that send nothing.
 func dialIdle(t *testing.T, path string, n int) []net.Conn {
@@ -166,7 +87,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 func TestIdleClientsCannotLockOut(t *testing.T) {
-	path, srv := serveTest(t, &fakeSupervisor{}, quietLog(), nil)
+	path, srv := serveTest(t, &apitest.Supervisor{}, apitest.QuietLog(), nil)
 	idle := dialIdle(t, path, 10*maxConns)
 	waitFor(t, "every idle client to be accepted", func() bool {
 		taken, reading := srv.slots.counts()
@@ -174,7 +95,7 @@ func TestIdleClientsCannotLockOut(t *testing.T) {
 	})
 	for i := range 5 {
 		start := time.Now()
-		code, body, err := ask(t, path, listRequest)
+		code, body, err := apitest.Ask(t, path, listRequest)
 		if err != nil || code != 200 {
 			t.Fatalf("request %d with %d idle clients: %d %s %v", i, len(idle), code, body, err)
 		}
@@ -199,7 +120,7 @@ func TestIdleClientsCannotLockOut(t *testing.T) {
 
 // blockingSupervisor answers Statuses only once release is closed.
 type blockingSupervisor struct {
-	fakeSupervisor
+	apitest.Supervisor
 	waiting atomic.Int32
 	release chan struct{}
 }
@@ -207,12 +128,12 @@ type blockingSupervisor struct {
 func (b *blockingSupervisor) Statuses() ([]supervise.ServiceStatus, error) {
 	b.waiting.Add(1)
 	<-b.release
-	return b.fakeSupervisor.Statuses()
+	return b.Supervisor.Statuses()
 }
 
 func TestBusySlotsAnswer503(t *testing.T) {
 	sup := &blockingSupervisor{release: make(chan struct{})}
-	path, _ := serveTest(t, sup, quietLog(), nil)
+	path, _ := serveTest(t, sup, apitest.QuietLog(), nil)
 	var once sync.Once
 	release := func() { once.Do(func() { close(sup.release) }) }
 	t.Cleanup(release)
@@ -222,18 +143,18 @@ func TestBusySlotsAnswer503(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			code, _, _ := ask(t, path, listRequest)
+			code, _, _ := apitest.Ask(t, path, listRequest)
 			codes <- code
 		}()
 	}
 	waitFor(t, "every slot to be answering", func() bool { return sup.waiting.Load() == maxConns })
 	// Requests being answered are not evicted: the newcomer is refused.
-	code, body, err := ask(t, path, listRequest)
+	code, body, err := apitest.Ask(t, path, listRequest)
 	if err != nil || code != 503 || !strings.Contains(body, "try again") {
 		t.Fatalf("with every slot answering: %d %s %v", code, body, err)
 	}
 	var out, errw strings.Builder
-	if code := CLI([]string{"--socket", path, "status"}, &out, &errw); code != 1 || !strings.Contains(errw.String(), "503 Service Unavailable: every connection slot") {
+	if code := ctl.Main([]string{"--socket", path, "status"}, &out, &errw); code != 1 || !strings.Contains(errw.String(), "503 Service Unavailable: every connection slot") {
 		t.Fatalf("tend ctl with every slot answering: exit %d\n%s%s", code, out.String(), errw.String())
 	}
 	release()
@@ -244,15 +165,15 @@ func TestBusySlotsAnswer503(t *testing.T) {
 			t.Fatalf("a request being answered got %d", c)
 		}
 	}
-	if code, _, err := ask(t, path, listRequest); code != 200 {
+	if code, _, err := apitest.Ask(t, path, listRequest); code != 200 {
 		t.Fatalf("after the rush: %d %v", code, err)
 	}
 }
 
 func TestHeadDeadline(t *testing.T) {
-	path, _ := serveTest(t, &fakeSupervisor{}, quietLog(), nil)
+	path, _ := serveTest(t, &apitest.Supervisor{}, apitest.QuietLog(), nil)
 	start := time.Now()
-	code, body, err := ask(t, path, "GET /v1/services HTTP/1.1\r\nHost: te")
+	code, body, err := apitest.Ask(t, path, "GET /v1/services HTTP/1.1\r\nHost: te")
 	took := time.Since(start)
 	if err != nil || code != 408 || took > 5*time.Second {
 		t.Fatalf("half a head: %d %s %v after %v", code, body, err, took)
@@ -298,7 +219,7 @@ func TestAcceptErrorsAreRetried(t *testing.T) {
 	log := logrus.New()
 	log.Out = &logged
 	fl := &flakyListener{}
-	path, srv := serveTest(t, &fakeSupervisor{}, log, func(l *net.UnixListener) acceptor {
+	path, srv := serveTest(t, &apitest.Supervisor{}, log, func(l *net.UnixListener) acceptor {
 		fl.UnixListener = l
 		return fl
 	})
@@ -307,7 +228,7 @@ func TestAcceptErrorsAreRetried(t *testing.T) {
 
 	// The loop sits in an accept that succeeds; every later one fails.
 	fl.failing.Store(true)
-	if code, _, err := ask(t, path, listRequest); code != 200 {
+	if code, _, err := apitest.Ask(t, path, listRequest); code != 200 {
 		t.Fatalf("the request in the accept under way: %d %v", code, err)
 	}
 	// Out of fds, the idle client's is the one to give up.
@@ -321,7 +242,7 @@ func TestAcceptErrorsAreRetried(t *testing.T) {
 	}
 	answered := make(chan answer, 1)
 	go func() {
-		code, _, err := ask(t, path, listRequest)
+		code, _, err := apitest.Ask(t, path, listRequest)
 		answered <- answer{code, err}
 	}()
 	before := fl.calls.Load()
@@ -354,7 +275,7 @@ func TestAcceptErrorsAreRetried(t *testing.T) {
 	waitFor(t, "a failed accept", func() bool { return fl.calls.Load() > before+calls+3 })
 	fl.failing.Store(false)
 	time.Sleep(100 * time.Millisecond) // past the 5..40 ms backoff, into an accept that succeeds
-	if code, _, err := ask(t, path, listRequest); code != 200 {
+	if code, _, err := apitest.Ask(t, path, listRequest); code != 200 {
 		t.Fatalf("after the second burst: %d %v", code, err)
 	}
 	out := logged.String()
@@ -457,7 +378,7 @@ func TestSlots(t *testing.T) {
 }
 
 func TestExpectContinueOnTheSocket(t *testing.T) {
-	path, _ := serveTest(t, &fakeSupervisor{}, quietLog(), nil)
+	path, _ := serveTest(t, &apitest.Supervisor{}, apitest.QuietLog(), nil)
 	conn, err := net.Dial("unix", path)
 	if err != nil {
 		t.Fatal(err)
@@ -474,14 +395,14 @@ func TestExpectContinueOnTheSocket(t *testing.T) {
 		t.Fatalf("the interim answer did not end: %q", blank)
 	}
 	io.WriteString(conn, signalBody)
-	code, body, err := readResponse(r)
+	code, body, err := httpwire.ReadResponse(r)
 	if err != nil || code != 200 || !strings.Contains(string(body), "SIGUSR1") {
 		t.Fatalf("after the body: %d %s %v", code, body, err)
 	}
 }
 
 func TestEarlyAnswerIsRead(t *testing.T) {
-	path, _ := serveTest(t, &fakeSupervisor{}, quietLog(), nil)
+	path, _ := serveTest(t, &apitest.Supervisor{}, apitest.QuietLog(), nil)
 	conn, err := net.Dial("unix", path)
 	if err != nil {
 		t.Fatal(err)
@@ -490,15 +411,43 @@ func TestEarlyAnswerIsRead(t *testing.T) {
 	conn.SetDeadline(time.Now().Add(5 * time.Second))
 	// The head is refused while the body is still coming: the answer
 	// must reach the client, not be lost to a reset.
-	const n = 3 * maxBody
+	const n = 3 * httpwire.MaxBody
 	written := make(chan error, 1)
 	go func() {
 		_, err := io.WriteString(conn, fmt.Sprintf("POST /v1/reload HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n%s", n, strings.Repeat("x", n)))
 		written <- err
 	}()
-	code, body, err := readResponse(bufio.NewReader(conn))
+	code, body, err := httpwire.ReadResponse(bufio.NewReader(conn))
 	if err != nil || code != 413 {
 		t.Fatalf("%d %s %v", code, body, err)
 	}
 	<-written
+}
+
+func TestServeKeepsALiveSocket(t *testing.T) {
+	apitest.NoLeaks(t)
+	path := t.TempDir() + "/tend.sock"
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	h := api.NewHandler(&apitest.Supervisor{}, nil, apitest.QuietLog())
+	if _, err := Serve(ctx, path, h, apitest.QuietLog()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Serve(ctx, path, h, apitest.QuietLog()); err == nil || !strings.Contains(err.Error(), "another tend") {
+		t.Fatalf("a second tend took over a live socket: %v", err)
+	}
+	// A stale socket file (nobody listening) is replaced.
+	stale := t.TempDir() + "/stale.sock"
+	l, err := net.Listen("unix", stale)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.(*net.UnixListener).SetUnlinkOnClose(false)
+	l.Close()
+	if _, err := Serve(ctx, stale, h, apitest.QuietLog()); err != nil {
+		t.Fatalf("a stale socket was not replaced: %v", err)
+	}
+	if code, _, err := apitest.Ask(t, stale, listRequest); err != nil || code != 200 {
+		t.Fatalf("after replacing the stale socket: %d %v", code, err)
+	}
 }

@@ -1,12 +1,21 @@
-// Package httpwire holds the strict pieces of HTTP/1.1's wire grammar
-// (RFC 9112) that tend's hand-written HTTP code needs on both sides: the
-// control socket's server and the health checks' client. It exists so that
-// there is one parser for each piece, not one per caller, and so that tend
-// never links net/http (crypto/tls and HTTP/2 would double the binary).
+// Package httpwire is tend's hand-written HTTP/1.1 (RFC 9112), both sides
+// of the wire: the strict pieces of the grammar (this file), shared by the
+// control socket's server and the health checks' client so that there is
+// one parser for each piece, not one per caller; the server's side,
+// reading a request (request.go) and writing its answer (response.go); and
+// the client's side, tend ctl reading the answer (client.go).
 //
-// Every function takes one line without its line ending unless it says
-// otherwise, and accepts only what the grammar allows: a peer that sends
-// anything else gets an *Error naming the status a server should answer.
+// The control socket speaks a strict subset of HTTP/1.1: one request per
+// connection, a body with Content-Length or chunked, the answer always JSON
+// and followed by the end of the connection. That is all curl --unix-socket
+// and tend ctl need, and it keeps net/http (with crypto/tls and HTTP/2,
+// which more than double the binary and slow every start of tend) out of
+// PID 1. docs/control-http.md lists the rules and why.
+//
+// The grammar's functions take one line without its line ending unless
+// they say otherwise, and accept only what the grammar allows: a peer that
+// sends anything else gets an *Error naming the status a server should
+// answer.
 package httpwire
 
 import (

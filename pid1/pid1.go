@@ -14,9 +14,9 @@ import (
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
+	"github.com/tend-init/tend/api"
 	"github.com/tend-init/tend/cli"
 	"github.com/tend-init/tend/config"
-	"github.com/tend-init/tend/control"
 	"github.com/tend-init/tend/guard"
 	"github.com/tend-init/tend/logging"
 	"github.com/tend-init/tend/reaper"
@@ -202,7 +202,7 @@ func run(o cli.Options, v *vm) int {
 		},
 	})
 	// tend ctl poweroff|reboot: for a VM's init only (nil elsewhere).
-	var power control.Power
+	var power api.Power
 	if v != nil {
 		power = v.power
 	}

@@ -71,24 +71,24 @@ type Reaction int
 
 const (
 	Ignore      Reaction = iota // stale or already so: nothing changes (an operator gets 200)
-	Refuse                    // not in this state: an operator gets 409
-	Launch                    // start the process now; a pending delay is cancelled
-	Fresh                     // reset the counters, then Launch
-	Judge                     // the run ended by itself: the restart machine decides
-	JudgeStart                // the launch found the program cannot run: judged as a run that ended at once
-	Drain                     // the main process ended by itself, others are left: stop them, judge once they are gone
-	Settle                    // a run that was asked to end is over: the goal decides
-	Resume                    // crash-loop backoff over: clear the window, start unless max_restarts
-	Retry                     // could not fork: wait the backoff delay and try again, counting nothing
-	Stop                      // ask every process of the run to end; the cell's goal says what comes after
-	StopFailed                // ask every process to end; its end is unclean, the policy decides
-	Regoal                    // while stopping: what comes after is now the cell's goal
-	Hold                      // no process: cancel any delay, stopped, held by the operator
-	Forget                    // no process: cancel any delay and forget the service
-	GoDown                    // shutdown: cancel any delay; never start again
-	Block                     // a dependency gave up: stay idle and say why
-	Kill                      // stop_timeout ran out: SIGKILL every process of the run
-	AgainAlways               // reload: an operator-held "always" service is started again
+	Refuse                      // not in this state: an operator gets 409
+	Launch                      // start the process now; a pending delay is cancelled
+	Fresh                       // reset the counters, then Launch
+	Judge                       // the run ended by itself: the restart machine decides
+	JudgeStart                  // the launch found the program cannot run: judged as a run that ended at once
+	Drain                       // the main process ended by itself, others are left: stop them, judge once they are gone
+	Settle                      // a run that was asked to end is over: the goal decides
+	Resume                      // crash-loop backoff over: clear the window, start unless max_restarts
+	Retry                       // could not fork: wait the backoff delay and try again, counting nothing
+	Stop                        // ask every process of the run to end; the cell's goal says what comes after
+	StopFailed                  // ask every process to end; its end is unclean, the policy decides
+	Regoal                      // while stopping: what comes after is now the cell's goal
+	Hold                        // no process: cancel any delay, stopped, held by the operator
+	Forget                      // no process: cancel any delay and forget the service
+	GoDown                      // shutdown: cancel any delay; never start again
+	Block                       // a dependency gave up: stay idle and say why
+	Kill                        // stop_timeout ran out: SIGKILL every process of the run
+	AgainAlways                 // reload: an operator-held "always" service is started again
 )
 
 // Cell is one entry of the table: the reaction, and for Stop and Regoal the

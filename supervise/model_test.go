@@ -44,10 +44,10 @@ var modelNames = []string{"a", "b", "c", "d"}
 type modelProc struct {
 	name     string // the service; "" for a check or the main program
 	stopSig  unix.Signal
-	pgid     int              // its process group: a worker may have left the leader's
-	ignores  bool             // it ignores the stop signal (only SIGKILL ends it)
+	pgid     int               // its process group: a worker may have left the leader's
+	ignores  bool              // it ignores the stop signal (only SIGKILL ends it)
 	onExit   func(reaper.Exit) // the main program's
-	run      *modelTreeRun    // a service's
+	run      *modelTreeRun     // a service's
 	isLeader bool
 }
 

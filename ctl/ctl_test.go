@@ -1,7 +1,8 @@
-package control
+package ctl
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"net"
 	"strings"
@@ -10,11 +11,29 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/tend-init/tend/api"
+	"github.com/tend-init/tend/api/apitest"
+	"github.com/tend-init/tend/control"
+	"github.com/tend-init/tend/httpwire"
 	"github.com/tend-init/tend/supervise"
 )
 
+// serveSocket serves sup's API on a fresh control socket for the length
+// of the test, and checks that it leaks nothing.
+func serveSocket(t *testing.T, sup api.Supervisor) string {
+	t.Helper()
+	apitest.NoLeaks(t)
+	path := t.TempDir() + "/tend.sock"
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	if _, err := control.Serve(ctx, path, api.NewHandler(sup, nil, apitest.QuietLog()), apitest.QuietLog()); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 // downSupervisor refuses everything as a supervisor that is going away.
-type downSupervisor struct{ fakeSupervisor }
+type downSupervisor struct{ apitest.Supervisor }
 
 var errDown = errors.New("the supervisor is shutting down")
 
@@ -28,7 +47,7 @@ func (downSupervisor) SignalService(string, unix.Signal) error { return errDown 
 func TestCLIShowsWhyTendRefused(t *testing.T) {
 	cases := []struct {
 		name        string
-		sup         Supervisor
+		sup         api.Supervisor
 		args        []string
 		code        int
 		out, errw   string // what stdout and stderr must contain
@@ -40,17 +59,17 @@ func TestCLIShowsWhyTendRefused(t *testing.T) {
 		{"status --json while tend goes down", &downSupervisor{}, []string{"status", "--json"}, 1, `"error": "the supervisor is shutting down"`, "503 Service Unavailable", "", false},
 		{"health while tend goes down", &downSupervisor{}, []string{"health"}, 1, "", "503 Service Unavailable: the supervisor is shutting down", "unhealthy", true},
 		{"signal while tend goes down", &downSupervisor{}, []string{"signal", "web", "USR1"}, 1, "", "the supervisor is shutting down", "", true},
-		{"unhealthy", &fakeSupervisor{}, []string{"health"}, 1, "unhealthy:\n  web is not ready\n", "", "", false},
-		{"healthy", &fakeSupervisor{healthy: true}, []string{"health"}, 0, "healthy\n", "", "unhealthy", false},
-		{"unknown service", &fakeSupervisor{}, []string{"status", "nope"}, 1, "", `tend ctl: no such service`, "", true},
-		{"invalid reload", &fakeSupervisor{}, []string{"reload"}, 1, "", "the config is invalid; the running config stays in force\n  tend.toml:3: services.x.restart: bad\n  tend.toml:4: services.x.colour: unknown key\n", "", true},
-		{"status", &fakeSupervisor{}, []string{"status"}, 0, "web", "", "", false},
+		{"unhealthy", &apitest.Supervisor{}, []string{"health"}, 1, "unhealthy:\n  web is not ready\n", "", "", false},
+		{"healthy", &apitest.Supervisor{Healthy: true}, []string{"health"}, 0, "healthy\n", "", "unhealthy", false},
+		{"unknown service", &apitest.Supervisor{}, []string{"status", "nope"}, 1, "", `tend ctl: no such service`, "", true},
+		{"invalid reload", &apitest.Supervisor{}, []string{"reload"}, 1, "", "the config is invalid; the running config stays in force\n  tend.toml:3: services.x.restart: bad\n  tend.toml:4: services.x.colour: unknown key\n", "", true},
+		{"status", &apitest.Supervisor{}, []string{"status"}, 0, "web", "", "", false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			path, _ := serveTest(t, c.sup, quietLog(), nil)
+			path := serveSocket(t, c.sup)
 			var out, errw strings.Builder
-			code := CLI(append([]string{"--socket", path}, c.args...), &out, &errw)
+			code := Main(append([]string{"--socket", path}, c.args...), &out, &errw)
 			if code != c.code || !strings.Contains(out.String(), c.out) || !strings.Contains(errw.String(), c.errw) ||
 				(c.notOut != "" && strings.Contains(out.String(), c.notOut)) || (c.emptyStdout && out.Len() != 0) {
 				t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errw.String())
@@ -84,7 +103,7 @@ func TestExplainAnythingButJSON(t *testing.T) {
 // TestCLISendsAgainWhatTendDidNotTake: a connection that tend closed
 // before a byte of an answer (it made room for others) is tried again.
 func TestCLISendsAgainWhatTendDidNotTake(t *testing.T) {
-	noLeaks(t)
+	apitest.NoLeaks(t)
 	path := t.TempDir() + "/tend.sock"
 	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
 	if err != nil {
@@ -116,14 +135,14 @@ func TestCLISendsAgainWhatTendDidNotTake(t *testing.T) {
 					continue
 				}
 				conn.SetDeadline(time.Now().Add(5 * time.Second))
-				if _, err := readRequest(bufio.NewReader(conn), nil); err == nil {
-					writeResponse(conn, Response{Code: 200, Body: map[string]any{"services": []any{}}})
+				if _, err := httpwire.ReadRequest(bufio.NewReader(conn), nil); err == nil {
+					httpwire.WriteResponse(conn, httpwire.Response{Code: 200, Body: map[string]any{"services": []any{}}})
 				}
 				conn.Close()
 			}
 		}()
 		var out, errw strings.Builder
-		code := CLI([]string{"--socket", path, "status"}, &out, &errw)
+		code := Main([]string{"--socket", path, "status"}, &out, &errw)
 		if c.code == 1 {
 			l.SetDeadline(time.Now()) // the server side waits for a fifth try that never comes
 		}

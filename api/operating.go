@@ -1,4 +1,4 @@
-package control
+package api
 
 import (
 	"encoding/json"
@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strconv"
 
+	"github.com/tend-init/tend/httpwire"
 	"github.com/tend-init/tend/supervise"
 )
 
@@ -23,10 +24,10 @@ const (
 // ?n=N the last N lines (default: all that NAME's ring keeps, or the last
 // 1,000 of every service), ?follow=1 then new lines as they come, one JSON
 // object a line.
-func (a api) logs(req *Request, name string) Response {
+func (a api) logs(req *httpwire.Request, name string) httpwire.Response {
 	q, err := url.ParseQuery(req.Query)
 	if err != nil {
-		return errorResponse(400, "malformed query: "+err.Error())
+		return httpwire.ErrorResponse(400, "malformed query: "+err.Error())
 	}
 	n := 0
 	if name == "" {
@@ -34,7 +35,7 @@ func (a api) logs(req *Request, name string) Response {
 	}
 	if v, ok := q["n"]; ok {
 		if n, err = parseCount(v[len(v)-1]); err != nil {
-			return errorResponse(400, err.Error())
+			return httpwire.ErrorResponse(400, err.Error())
 		}
 	}
 	follow := false
@@ -44,7 +45,7 @@ func (a api) logs(req *Request, name string) Response {
 			follow = true
 		case "0", "false":
 		default:
-			return errorResponse(400, "follow must be 1 or 0")
+			return httpwire.ErrorResponse(400, "follow must be 1 or 0")
 		}
 	}
 	none := q.Has("n") && n == 0 // ?n=0: no kept lines (only new ones, with follow)
@@ -59,7 +60,7 @@ func (a api) logs(req *Request, name string) Response {
 		if lines == nil {
 			lines = []supervise.LogLine{}
 		}
-		return Response{Code: 200, Body: map[string]any{"lines": lines}}
+		return httpwire.Response{Code: 200, Body: map[string]any{"lines": lines}}
 	}
 	// Follow first, then read what is kept: no line falls between the two;
 	// one that is in both is sent once (it is not newer than the last kept).
@@ -75,7 +76,7 @@ func (a api) logs(req *Request, name string) Response {
 	if none {
 		recent = nil
 	}
-	return Response{Code: 200, ContentType: "application/x-ndjson", Stream: func(send func([]byte) error, done <-chan struct{}) {
+	return httpwire.Response{Code: 200, ContentType: "application/x-ndjson", Stream: func(send func([]byte) error, done <-chan struct{}) {
 		defer stop()
 		var last supervise.LogLine
 		for _, l := range recent {
@@ -121,9 +122,9 @@ func parseCount(v string) (int, error) {
 
 // events answers GET /v1/events: every state change, readiness and health
 // change, reload and shutdown step from now on, one JSON object a line.
-func (a api) events() Response {
+func (a api) events() httpwire.Response {
 	events, stop := a.sup.SubscribeEvents()
-	return Response{Code: 200, ContentType: "application/x-ndjson", Stream: func(send func([]byte) error, done <-chan struct{}) {
+	return httpwire.Response{Code: 200, ContentType: "application/x-ndjson", Stream: func(send func([]byte) error, done <-chan struct{}) {
 		defer stop()
 		for {
 			select {
@@ -142,12 +143,12 @@ func (a api) events() Response {
 }
 
 // metrics answers GET /metrics in the Prometheus text format.
-func (a api) metrics() Response {
+func (a api) metrics() httpwire.Response {
 	b, err := a.sup.Metrics()
 	if err != nil {
 		return failure(err)
 	}
-	return Response{Code: 200, ContentType: "text/plain; version=0.0.4; charset=utf-8", Text: b}
+	return httpwire.Response{Code: 200, ContentType: "text/plain; version=0.0.4; charset=utf-8", Text: b}
 }
 
 func jsonLine(v any) []byte {

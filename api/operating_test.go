@@ -1,4 +1,4 @@
-package control
+package api
 
 import (
 	"bytes"
@@ -8,16 +8,33 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tend-init/tend/api/apitest"
+	"github.com/tend-init/tend/control"
+	"github.com/tend-init/tend/ctl"
 	"github.com/tend-init/tend/supervise"
 )
 
+// serveSocket serves sup's API on a fresh control socket for the length
+// of the test, and checks that it leaks nothing.
+func serveSocket(t *testing.T, sup Supervisor) string {
+	t.Helper()
+	apitest.NoLeaks(t)
+	path := t.TempDir() + "/tend.sock"
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	if _, err := control.Serve(ctx, path, NewHandler(sup, nil, apitest.QuietLog()), apitest.QuietLog()); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 func TestLogsResource(t *testing.T) {
-	sup := &fakeSupervisor{}
+	sup := &apitest.Supervisor{}
 	at := time.Now()
 	for i, l := range []string{"one", "two", "three"} {
-		sup.logsOf().Add("web", "stdout", at.Add(time.Duration(i)), []byte(l))
+		sup.LogsOf().Add("web", "stdout", at.Add(time.Duration(i)), []byte(l))
 	}
-	path, _ := serveTest(t, sup, quietLog(), nil)
+	path := serveSocket(t, sup)
 	cases := []struct {
 		target string
 		code   int
@@ -34,12 +51,12 @@ func TestLogsResource(t *testing.T) {
 		{"/v1/services/web/logs?n=%zz", 400, "malformed query"},
 	}
 	for _, c := range cases {
-		code, body, err := ask(t, path, "GET "+c.target+" HTTP/1.1\r\nHost: tend\r\n\r\n")
+		code, body, err := apitest.Ask(t, path, "GET "+c.target+" HTTP/1.1\r\nHost: tend\r\n\r\n")
 		if err != nil || code != c.code || !strings.Contains(body, c.want) {
 			t.Errorf("GET %s: %d %v\n%s\nwant %d with %q", c.target, code, err, body, c.code, c.want)
 		}
 	}
-	if _, body, _ := ask(t, path, "GET /v1/services/web/logs?n=1 HTTP/1.1\r\nHost: tend\r\n\r\n"); strings.Contains(body, `"two"`) {
+	if _, body, _ := apitest.Ask(t, path, "GET /v1/services/web/logs?n=1 HTTP/1.1\r\nHost: tend\r\n\r\n"); strings.Contains(body, `"two"`) {
 		t.Errorf("n=1 gave more than one line: %s", body)
 	}
 }
@@ -47,21 +64,21 @@ func TestLogsResource(t *testing.T) {
 // TestFollowStreams follows logs through tend ctl: the kept lines, then
 // the new ones as they come; the stream ends when the server stops.
 func TestFollowStreams(t *testing.T) {
-	sup := &fakeSupervisor{}
-	sup.logsOf().Add("web", "stdout", time.Now(), []byte("before"))
-	noLeaks(t)
+	sup := &apitest.Supervisor{}
+	sup.LogsOf().Add("web", "stdout", time.Now(), []byte("before"))
+	apitest.NoLeaks(t)
 	path := t.TempDir() + "/tend.sock"
 	ctx, cancel := context.WithCancel(context.Background())
-	answered, err := Serve(ctx, path, NewHandler(sup, nil, quietLog()), quietLog())
+	answered, err := control.Serve(ctx, path, NewHandler(sup, nil, apitest.QuietLog()), apitest.QuietLog())
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out, errw syncBuffer
 	done := make(chan int)
-	go func() { done <- CLI([]string{"--socket", path, "logs", "-f", "web"}, &out, &errw) }()
+	go func() { done <- ctl.Main([]string{"--socket", path, "logs", "-f", "web"}, &out, &errw) }()
 	deadline := time.Now().Add(5 * time.Second)
 	for i := 0; ; i++ {
-		sup.logsOf().Add("web", "stderr", time.Now(), []byte("after"))
+		sup.LogsOf().Add("web", "stderr", time.Now(), []byte("after"))
 		time.Sleep(20 * time.Millisecond)
 		if strings.Contains(out.String(), "after") || time.Now().After(deadline) {
 			break
@@ -85,30 +102,30 @@ func TestFollowStreams(t *testing.T) {
 }
 
 func TestEventsAndMetricsResources(t *testing.T) {
-	sup := &fakeSupervisor{events: supervise.NewEvents()}
-	noLeaks(t)
+	sup := &apitest.Supervisor{Events: supervise.NewEvents()}
+	apitest.NoLeaks(t)
 	path := t.TempDir() + "/tend.sock"
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	if _, err := Serve(ctx, path, NewHandler(sup, nil, quietLog()), quietLog()); err != nil {
+	if _, err := control.Serve(ctx, path, NewHandler(sup, nil, apitest.QuietLog()), apitest.QuietLog()); err != nil {
 		t.Fatal(err)
 	}
 	var out, errw syncBuffer
 	done := make(chan int)
-	go func() { done <- CLI([]string{"--socket", path, "events"}, &out, &errw) }()
+	go func() { done <- ctl.Main([]string{"--socket", path, "events"}, &out, &errw) }()
 	deadline := time.Now().Add(5 * time.Second)
 	for !strings.Contains(out.String(), "db running → stopping") && time.Now().Before(deadline) {
-		sup.events.Publish(supervise.Happening{Time: time.Now(), Kind: supervise.KindState, Service: "db", From: supervise.Running, To: supervise.Stopping, Reason: "operator stop"})
+		sup.Events.Publish(supervise.Happening{Time: time.Now(), Kind: supervise.KindState, Service: "db", From: supervise.Running, To: supervise.Stopping, Reason: "operator stop"})
 		time.Sleep(20 * time.Millisecond)
 	}
 	if !strings.Contains(out.String(), "db running → stopping: operator stop") {
 		t.Fatalf("events: %q %s", out.String(), errw.String())
 	}
-	code, body, err := ask(t, path, "GET /metrics HTTP/1.1\r\nHost: tend\r\n\r\n")
+	code, body, err := apitest.Ask(t, path, "GET /metrics HTTP/1.1\r\nHost: tend\r\n\r\n")
 	if err != nil || code != 200 || !strings.Contains(body, "tend_reloads_total 0") {
 		t.Fatalf("GET /metrics: %d %v %q", code, err, body)
 	}
-	if code, _, _ := ask(t, path, "POST /metrics HTTP/1.1\r\nHost: tend\r\nContent-Length: 0\r\n\r\n"); code != 405 {
+	if code, _, _ := apitest.Ask(t, path, "POST /metrics HTTP/1.1\r\nHost: tend\r\nContent-Length: 0\r\n\r\n"); code != 405 {
 		t.Fatalf("POST /metrics: %d, want 405", code)
 	}
 	cancel()

@@ -1,4 +1,4 @@
-package control
+package ctl
 
 import (
 	"bufio"
@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/tend-init/tend/httpwire"
 	"github.com/tend-init/tend/supervise"
 )
 
@@ -127,7 +128,7 @@ func (c *client) stream(path string, print func([]byte) error) int {
 	}
 	conn.SetReadDeadline(time.Now().Add(30 * time.Second))
 	r := bufio.NewReader(conn)
-	code, length, chunked, err := readResponseHead(r)
+	code, length, chunked, err := httpwire.ReadResponseHead(r)
 	if err != nil {
 		fmt.Fprintf(c.errw, "tend ctl: cannot reach tend at %s: %v\n", c.socket, err)
 		return 1
@@ -142,7 +143,7 @@ func (c *client) stream(path string, print func([]byte) error) int {
 		return 1
 	}
 	conn.SetReadDeadline(time.Time{}) // a stream may be quiet for hours
-	lines := bufio.NewReader(chunkReader(r))
+	lines := bufio.NewReader(httpwire.ChunkReader(r))
 	for {
 		line, err := lines.ReadBytes('\n')
 		if len(line) > 1 {

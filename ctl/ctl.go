@@ -1,4 +1,7 @@
-package control
+// Package ctl is `tend ctl`, the control API's command-line client: one
+// request on the control socket per verb, the answer printed for people
+// (or as it came, with --json).
+package ctl
 
 import (
 	"bufio"
@@ -13,11 +16,9 @@ import (
 	"time"
 
 	"github.com/tend-init/tend/config"
+	"github.com/tend-init/tend/httpwire"
 	"github.com/tend-init/tend/supervise"
 )
-
-// DefaultSocket is where tend listens unless the config says otherwise.
-const DefaultSocket = "/run/tend.sock"
 
 const ctlUsage = `usage: tend ctl [--socket PATH] VERB [ARGS]
   status [NAME] [--json]   services: NAME STATE READY PID RESTARTS UPTIME LAST-EXIT
@@ -31,11 +32,11 @@ const ctlUsage = `usage: tend ctl [--socket PATH] VERB [ARGS]
   events [--json]          state, readiness, health, reload and shutdown events as they happen
   metrics                  the Prometheus metrics
   poweroff|reboot          VM mode only
-The socket is --socket, else control_socket from $TEND_CONFIG, else ` + DefaultSocket
+The socket is --socket, else control_socket from $TEND_CONFIG, else ` + config.DefaultControlSocket
 
-// CLI runs `tend ctl` and returns its exit status: 0 done, 1 refused or
+// Main runs `tend ctl` and returns its exit status: 0 done, 1 refused or
 // unhealthy or unreachable, 2 a usage error.
-func CLI(args []string, stdout, stderr io.Writer) int {
+func Main(args []string, stdout, stderr io.Writer) int {
 	socket, jsonOut := "", false
 	var rest []string
 	for i := 0; i < len(args); i++ {
@@ -101,11 +102,11 @@ func CLI(args []string, stdout, stderr io.Writer) int {
 func socketFromConfig() string {
 	path := os.Getenv("TEND_CONFIG")
 	if path == "" {
-		return DefaultSocket
+		return config.DefaultControlSocket
 	}
 	socket, err := config.ControlSocket(path, os.LookupEnv)
 	if err != nil || socket == "" {
-		return DefaultSocket
+		return config.DefaultControlSocket
 	}
 	return socket
 }
@@ -151,7 +152,7 @@ func (c *client) explain(code int, data []byte) {
 		Errors  []string `json:"errors"`
 		Reasons []string `json:"reasons"`
 	}
-	status := fmt.Sprintf("tend answered %d %s", code, statusText(code))
+	status := fmt.Sprintf("tend answered %d %s", code, httpwire.StatusText(code))
 	if json.Unmarshal(data, &e) != nil || (e.Error == "" && e.Errors == nil && e.Reasons == nil) {
 		text := strings.TrimSpace(string(data))
 		if len(text) > 200 {
@@ -177,18 +178,14 @@ func (c *client) explain(code int, data []byte) {
 	}
 }
 
-// errNoAnswer: tend closed the connection before a byte of an answer. It
-// does that only to a request it has not taken: to make room for others
-// while this client had sent nothing yet, or as it shuts down.
-var errNoAnswer = errors.New("tend closed the connection without an answer")
-
 // do makes one request on a fresh connection; a request tend did not take
-// (errNoAnswer) is sent again, up to three times within half a second.
+// (httpwire.ErrNoAnswer) is sent again, up to three times within half a
+// second.
 func (c *client) do(method, path string, body []byte) (int, []byte, error) {
 	wait := 20 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		code, data, err := c.once(method, path, body)
-		if !errors.Is(err, errNoAnswer) || attempt == 4 {
+		if !errors.Is(err, httpwire.ErrNoAnswer) || attempt == 4 {
 			return code, data, err
 		}
 		time.Sleep(wait)
@@ -210,13 +207,13 @@ func (c *client) once(method, path string, body []byte) (int, []byte, error) {
 	if _, err := conn.Write(append([]byte(head+"\r\n"), body...)); err != nil {
 		// tend may have answered before the request arrived (a 503 when
 		// every slot is busy) and closed: that answer says more.
-		code, data, rerr := readResponse(bufio.NewReader(conn))
-		if rerr == nil || errors.Is(rerr, errNoAnswer) {
+		code, data, rerr := httpwire.ReadResponse(bufio.NewReader(conn))
+		if rerr == nil || errors.Is(rerr, httpwire.ErrNoAnswer) {
 			return code, data, rerr
 		}
 		return 0, nil, err
 	}
-	return readResponse(bufio.NewReader(conn))
+	return httpwire.ReadResponse(bufio.NewReader(conn))
 }
 
 func (c *client) quiet([]byte) error { return nil }

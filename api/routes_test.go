@@ -1,118 +1,18 @@
-package control
+package api
 
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"strings"
 	"testing"
 
-	"github.com/sirupsen/logrus"
-	"golang.org/x/sys/unix"
-
+	"github.com/tend-init/tend/api/apitest"
 	"github.com/tend-init/tend/httpwire"
-	"github.com/tend-init/tend/supervise"
 )
-
-// fakeSupervisor knows one service, "web", running as pid 42.
-type fakeSupervisor struct {
-	ops      []string
-	reloadOK bool
-	healthy  bool
-	logs     *supervise.Logs
-	events   *supervise.Events
-}
-
-func (f *fakeSupervisor) logsOf() *supervise.Logs {
-	if f.logs == nil {
-		f.logs = supervise.NewLogs(0)
-	}
-	return f.logs
-}
-
-func (f *fakeSupervisor) Logs(name string, n int) ([]supervise.LogLine, error) {
-	if name != "" && name != "web" {
-		return nil, fmt.Errorf("%w: %q", supervise.ErrUnknownService, name)
-	}
-	return f.logsOf().Recent(name, n), nil
-}
-
-func (f *fakeSupervisor) FollowLogs(name string) (<-chan supervise.LogLine, func(), error) {
-	if name != "" && name != "web" {
-		return nil, nil, fmt.Errorf("%w: %q", supervise.ErrUnknownService, name)
-	}
-	lines, stop := f.logsOf().Follow(name)
-	return lines, stop, nil
-}
-
-func (f *fakeSupervisor) SubscribeEvents() (<-chan supervise.Happening, func()) {
-	if f.events == nil {
-		f.events = supervise.NewEvents()
-	}
-	return f.events.Subscribe()
-}
-
-func (f *fakeSupervisor) Metrics() ([]byte, error) {
-	return []byte("# TYPE tend_reloads_total counter\ntend_reloads_total 0\n"), nil
-}
-
-func (f *fakeSupervisor) Statuses() ([]supervise.ServiceStatus, error) {
-	return []supervise.ServiceStatus{{Name: "web", State: supervise.Running, PID: 42, Ready: true, Healthy: true}}, nil
-}
-
-func (f *fakeSupervisor) Status(name string) (supervise.ServiceStatus, error) {
-	if name != "web" {
-		return supervise.ServiceStatus{}, fmt.Errorf("%w: %q", supervise.ErrUnknownService, name)
-	}
-	st, _ := f.Statuses()
-	return st[0], nil
-}
-
-func (f *fakeSupervisor) Operate(name string, cmd supervise.Command) error {
-	if name != "web" {
-		return fmt.Errorf("%w: %q", supervise.ErrUnknownService, name)
-	}
-	if cmd == supervise.CmdStart {
-		return fmt.Errorf("%w: web is running", supervise.ErrConflict)
-	}
-	f.ops = append(f.ops, string(cmd))
-	return nil
-}
-
-func (f *fakeSupervisor) SignalService(name string, sig unix.Signal) error {
-	if name != "web" {
-		return fmt.Errorf("%w: %q", supervise.ErrUnknownService, name)
-	}
-	f.ops = append(f.ops, fmt.Sprint("signal ", int(sig)))
-	return nil
-}
-
-func (f *fakeSupervisor) Reload() error {
-	if !f.reloadOK {
-		return errors.New("tend.toml:3: services.x.restart: bad\ntend.toml:4: services.x.colour: unknown key")
-	}
-	return nil
-}
-
-func (f *fakeSupervisor) Shutdown(string) error { f.ops = append(f.ops, "shutdown"); return nil }
-
-func (f *fakeSupervisor) Health() (bool, []string, error) {
-	if f.healthy {
-		return true, nil, nil
-	}
-	return false, []string{"web is not ready"}, nil
-}
-
-func quietLog() *logrus.Logger {
-	l := logrus.New()
-	l.Out = io.Discard
-	return l
-}
 
 func TestAPI(t *testing.T) {
 	cases := []struct {
@@ -150,7 +50,7 @@ func TestAPI(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.method+" "+c.path, func(t *testing.T) {
 			raw := fmt.Sprintf("%s %s HTTP/1.1\r\nHost: tend\r\nContent-Length: %d\r\n\r\n%s", c.method, c.path, len(c.body), c.body)
-			code, body := roundTrip(t, &fakeSupervisor{}, raw)
+			code, body := roundTrip(t, &apitest.Supervisor{}, raw)
 			if code != c.want || !strings.Contains(body, c.contains) {
 				t.Fatalf("%d %s, want %d containing %q", code, body, c.want, c.contains)
 			}
@@ -177,31 +77,31 @@ func exchange(t testing.TB, sup Supervisor, raw string) (int, string, string) {
 		w := &watchedReader{r: strings.NewReader(body), interim: &interim, t: t, expect: expectsContinue(head)}
 		in = io.MultiReader(strings.NewReader(head+"\r\n\r\n"), w)
 	}
-	var resp Response
+	var resp httpwire.Response
 	// A buffer of the smallest size bufio allows, so that the body is not
 	// read ahead with the head.
-	req, err := readRequest(bufio.NewReaderSize(in, 16), func(sendContinue bool) error {
+	req, err := httpwire.ReadRequest(bufio.NewReaderSize(in, 16), func(sendContinue bool) error {
 		if sendContinue {
-			interim.WriteString(continueLine)
+			interim.WriteString(httpwire.ContinueLine)
 		}
 		return nil
 	})
 	if err != nil {
-		var he *httpError
+		var he *httpwire.Error
 		if !errors.As(err, &he) {
 			return 0, err.Error(), interim.String()
 		}
-		resp = errorResponse(he.Code, he.Msg)
+		resp = httpwire.ErrorResponse(he.Code, he.Msg)
 	} else {
-		resp = NewHandler(sup, nil, quietLog()).Handle(req)
+		resp = NewHandler(sup, nil, apitest.QuietLog()).Handle(req)
 	}
 	var out bytes.Buffer
 	out.WriteString(interim.String())
-	if err := writeResponse(&out, resp); err != nil {
+	if err := httpwire.WriteResponse(&out, resp); err != nil {
 		t.Fatal(err)
 	}
 	wire := out.String()
-	code, answer, err := readResponse(bufio.NewReader(&out))
+	code, answer, err := httpwire.ReadResponse(bufio.NewReader(&out))
 	if err != nil {
 		t.Fatalf("unreadable answer %q: %v", wire, err)
 	}
@@ -244,7 +144,7 @@ func (w *watchedReader) Read(p []byte) (int, error) {
 }
 
 func TestHealthy(t *testing.T) {
-	if code, body := roundTrip(t, &fakeSupervisor{healthy: true}, "GET /v1/health HTTP/1.1\r\nHost: tend\r\n\r\n"); code != 200 {
+	if code, body := roundTrip(t, &apitest.Supervisor{Healthy: true}, "GET /v1/health HTTP/1.1\r\nHost: tend\r\n\r\n"); code != 200 {
 		t.Fatalf("%d %s", code, body)
 	}
 }
@@ -252,7 +152,7 @@ func TestHealthy(t *testing.T) {
 const signalBody = `{"signal":"USR1"}`
 
 func TestMalformedRequests(t *testing.T) {
-	big := `{"signal":"` + strings.Repeat("A", maxBody) + `"}`
+	big := `{"signal":"` + strings.Repeat("A", httpwire.MaxBody) + `"}`
 	cases := []struct {
 		name string
 		raw  string
@@ -298,7 +198,7 @@ func TestMalformedRequests(t *testing.T) {
 		{"bad trailer", "POST /v1/services/web/signal HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n11\r\n" + signalBody + "\r\n0\r\nBad Trailer\r\n\r\n", 400},
 		{"unknown expectation", "POST /v1/reload HTTP/1.1\r\nHost: t\r\nExpect: 200-ok\r\n\r\n", 417},
 		{"bad escape", "GET /v1/services/%zz HTTP/1.1\r\nHost: t\r\n\r\n", 400},
-		{"head over the limit", "GET /v1/services HTTP/1.1\r\nX: " + strings.Repeat("a", maxHeader) + "\r\n\r\n", 431},
+		{"head over the limit", "GET /v1/services HTTP/1.1\r\nX: " + strings.Repeat("a", httpwire.MaxHeader) + "\r\n\r\n", 431},
 		{"too many header lines", "GET /v1/services HTTP/1.1\r\n" + strings.Repeat("X: y\r\n", 100) + "\r\n", 431},
 		{"NUL in the target", "GET /v1/ser\x00vices HTTP/1.1\r\nHost: t\r\n\r\n", 400},
 		{"stray CR", "GET /v1/services HTTP/1.1\r\nHost: t\rX: 1\r\n\r\n", 400},
@@ -320,7 +220,7 @@ func TestMalformedRequests(t *testing.T) {
 		{"cut in the head", "GET /v1/services HTTP/1.1\r\nHost: t\r\n", 400},
 	}
 	for _, c := range cases {
-		code, body, interim := exchange(t, &fakeSupervisor{}, c.raw)
+		code, body, interim := exchange(t, &apitest.Supervisor{}, c.raw)
 		if code != c.want || interim != "" {
 			t.Errorf("%s: %d %s (interim %q), want %d", c.name, code, body, interim, c.want)
 		}
@@ -337,24 +237,24 @@ func TestExpectContinue(t *testing.T) {
 		{"1.1", "HTTP/1.1", "100-continue", signalBody, 200, true},
 		{"any case", "HTTP/1.1", "100-Continue", signalBody, 200, true},
 		{"1.0 is not told", "HTTP/1.0", "100-continue", signalBody, 200, false},
-		{"too large: the final answer at once", "HTTP/1.1", "100-continue", strings.Repeat(" ", maxBody+1), 413, false},
+		{"too large: the final answer at once", "HTTP/1.1", "100-continue", strings.Repeat(" ", httpwire.MaxBody+1), 413, false},
 		{"other expectation", "HTTP/1.1", "something", signalBody, 417, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			code, body, interim := exchange(t, &fakeSupervisor{}, fmt.Sprintf(head, c.version, len(c.body), c.expect, c.body))
-			if code != c.want || (interim == continueLine) != c.interim {
+			code, body, interim := exchange(t, &apitest.Supervisor{}, fmt.Sprintf(head, c.version, len(c.body), c.expect, c.body))
+			if code != c.want || (interim == httpwire.ContinueLine) != c.interim {
 				t.Fatalf("%d %s, interim %q; want %d, interim %v", code, body, interim, c.want, c.interim)
 			}
 		})
 	}
 	// No body, nothing to continue.
-	if _, _, interim := exchange(t, &fakeSupervisor{}, "POST /v1/reload HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\n\r\n"); interim != "" {
+	if _, _, interim := exchange(t, &apitest.Supervisor{}, "POST /v1/reload HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\n\r\n"); interim != "" {
 		t.Fatalf("a 100 Continue for a request without a body")
 	}
 	// Chunked bodies are told to go on too.
-	code, _, interim := exchange(t, &fakeSupervisor{}, "POST /v1/services/web/signal HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nTransfer-Encoding: chunked\r\n\r\n11\r\n"+signalBody+"\r\n0\r\n\r\n")
-	if code != 200 || interim != continueLine {
+	code, _, interim := exchange(t, &apitest.Supervisor{}, "POST /v1/services/web/signal HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nTransfer-Encoding: chunked\r\n\r\n11\r\n"+signalBody+"\r\n0\r\n\r\n")
+	if code != 200 || interim != httpwire.ContinueLine {
 		t.Fatalf("chunked with Expect: %d, interim %q", code, interim)
 	}
 }
@@ -376,7 +276,7 @@ func FuzzHandler(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		code, body, interim := exchange(t, &fakeSupervisor{reloadOK: true, healthy: true}, string(raw))
+		code, body, interim := exchange(t, &apitest.Supervisor{ReloadOK: true, Healthy: true}, string(raw))
 		if code == 0 {
 			return // the request ended before its first byte: no answer is owed
 		}
@@ -392,33 +292,4 @@ func FuzzHandler(f *testing.F) {
 			t.Fatalf("%d for an HTTP/1.1 request without a Host: %q", code, raw)
 		}
 	})
-}
-
-func TestServeKeepsALiveSocket(t *testing.T) {
-	noLeaks(t)
-	path := t.TempDir() + "/tend.sock"
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	h := NewHandler(&fakeSupervisor{}, nil, quietLog())
-	if _, err := Serve(ctx, path, h, quietLog()); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := Serve(ctx, path, h, quietLog()); err == nil || !strings.Contains(err.Error(), "another tend") {
-		t.Fatalf("a second tend took over a live socket: %v", err)
-	}
-	// A stale socket file (nobody listening) is replaced.
-	stale := t.TempDir() + "/stale.sock"
-	l, err := net.Listen("unix", stale)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l.(*net.UnixListener).SetUnlinkOnClose(false)
-	l.Close()
-	if _, err := Serve(ctx, stale, h, quietLog()); err != nil {
-		t.Fatalf("a stale socket was not replaced: %v", err)
-	}
-	c := &client{socket: stale, out: io.Discard, errw: io.Discard}
-	if code, _, err := c.do("GET", "/v1/services", nil); err != nil || code != 200 {
-		t.Fatalf("after replacing the stale socket: %d %v", code, err)
-	}
 }

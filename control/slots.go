@@ -1,0 +1,179 @@
+package control
+
+import (
+	"container/list"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// maxConns bounds the connections served at once, so that no number of
+// clients can take more than that many fds and goroutines from tend. A
+// connection's slot is "reading" until its whole request has arrived, and
+// when every slot is taken a reading one is closed to make room for the
+// newcomer (see evictLocked for which). So clients that connect and send
+// nothing, however many and however often they come back, cannot keep an
+// operator out: an operator's client sends its request as it connects.
+// Only when every slot holds a request being answered, or one still
+// arriving briskly, is a newcomer refused with a 503. (A separate reserve
+// of slots would not do: idle clients would fill the reserve too.)
+const maxConns = 32
+
+// slowRequest is how long a client that is sending its request keeps its
+// slot against newcomers: far more than a program needs, less than a
+// deliberately slow client would like.
+const slowRequest = 500 * time.Millisecond
+
+// slots admits connections up to a limit (see maxConns).
+type slots struct {
+	mu      sync.Mutex
+	size    int
+	free    int
+	reading list.List // of *connSlot still reading their request, oldest first
+	closed  bool
+}
+
+// connSlot is one admitted connection's place.
+type connSlot struct {
+	conn     *net.UnixConn
+	admitted time.Time
+	got      atomic.Int64  // bytes of the request read so far
+	elem     *list.Element // in slots.reading while it reads its request
+	idle     bool          // answered early, only waiting for the client to close
+	gone     bool          // released, or evicted and its place given away
+}
+
+func newSlots(n int) *slots { return &slots{size: n, free: n} }
+
+// admit gives conn a slot, evicting a reading connection if every slot is
+// taken; false when none can be evicted.
+func (s *slots) admit(conn *net.UnixConn) (*connSlot, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.closed:
+		return nil, false
+	case s.free > 0:
+		s.free--
+	case !s.evictLocked():
+		return nil, false
+	}
+	slot := &connSlot{conn: conn, admitted: time.Now()}
+	slot.elem = s.reading.PushBack(slot)
+	return slot, true
+}
+
+// evictLocked closes a reading connection, and the caller has its slot.
+// First choice is the oldest that is idle: it has sent nothing (and
+// nothing waits in its socket: an operator's request that arrived before
+// its goroutine read it is not idle), or it has its answer. Else the
+// oldest that has been sending its request for longer than slowRequest.
+// A client that is sending its request briskly is never evicted.
+func (s *slots) evictLocked() bool {
+	var slow *list.Element
+	for e := s.reading.Front(); e != nil; e = e.Next() {
+		c := e.Value.(*connSlot)
+		if c.idle || (c.got.Load() == 0 && !inputWaiting(c.conn)) {
+			s.evictElem(e)
+			return true
+		}
+		if slow == nil && time.Since(c.admitted) > slowRequest {
+			slow = e
+		}
+	}
+	if slow == nil {
+		return false
+	}
+	s.evictElem(slow)
+	return true
+}
+
+func (s *slots) evictElem(e *list.Element) {
+	old := s.reading.Remove(e).(*connSlot)
+	old.elem, old.gone = nil, true
+	old.conn.Close() // its goroutine's read fails at once and it ends
+}
+
+// inputWaiting reports whether conn has bytes queued that nobody has read.
+func inputWaiting(conn *net.UnixConn) bool {
+	raw, err := conn.SyscallConn()
+	if err != nil {
+		return false
+	}
+	n := 0
+	raw.Control(func(fd uintptr) { n, _ = unix.IoctlGetInt(int(fd), unix.SIOCINQ) })
+	return n > 0
+}
+
+// evictOne closes a reading connection (as evictLocked chooses) to free
+// its fd.
+func (s *slots) evictOne() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.evictLocked() {
+		return false
+	}
+	s.free++
+	return true
+}
+
+// answering marks slot's request as complete: it can no longer be evicted.
+// False if it was evicted meanwhile (its connection is closed).
+func (s *slots) answering(slot *connSlot) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if slot.gone {
+		return false
+	}
+	s.reading.Remove(slot.elem)
+	slot.elem = nil
+	return true
+}
+
+// lingering marks a reading slot as answered: the first to make room.
+func (s *slots) lingering(slot *connSlot) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	slot.idle = true
+}
+
+// release gives slot's place back, unless an eviction gave it away.
+func (s *slots) release(slot *connSlot) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if slot.gone {
+		return
+	}
+	if slot.elem != nil {
+		s.reading.Remove(slot.elem)
+	}
+	slot.elem, slot.gone = nil, true
+	s.free++
+}
+
+// closeReading admits nobody more and closes the connections still reading.
+func (s *slots) closeReading() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	for e := s.reading.Front(); e != nil; e = s.reading.Front() {
+		s.evictElem(e)
+		s.free++
+	}
+}
+
+// countingReader counts the bytes a connection has sent, for evictLocked.
+type countingReader struct {
+	r   io.Reader
+	got *atomic.Int64
+}
+
+func (c countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.got.Add(int64(n))
+	return n, err
+}
