@@ -185,45 +185,9 @@ func (s *keyScanner) value(path toml.Key, depth int) {
 	case '"', '\'':
 		s.skipString()
 	case '[':
-		s.i++
-		for !s.bad {
-			s.skipBlank(true)
-			if s.peek(0) == ']' {
-				s.i++
-				return
-			}
-			s.value(path, depth+1)
-			s.skipBlank(true)
-			switch s.peek(0) {
-			case ',':
-				s.i++
-			case ']':
-				s.i++
-				return
-			default:
-				s.bad = true
-			}
-		}
+		s.items(']', func() { s.value(path, depth+1) })
 	case '{':
-		s.i++
-		for !s.bad {
-			s.skipBlank(true) // TOML 1.1 allows newlines and comments here
-			if s.peek(0) == '}' {
-				s.i++
-				return
-			}
-			s.keyValue(path, depth+1)
-			s.skipBlank(true)
-			switch s.peek(0) {
-			case ',':
-				s.i++
-			case '}':
-				s.i++
-				return
-			default:
-				s.bad = true
-			}
-		}
+		s.items('}', func() { s.keyValue(path, depth+1) })
 	default:
 		// A number, boolean or date/time (which may hold one space).
 		start := s.i
@@ -235,6 +199,32 @@ func (s *keyScanner) value(path toml.Key, depth int) {
 			s.i++
 		}
 		if s.i == start {
+			s.bad = true
+		}
+	}
+}
+
+// items reads the items of an array or an inline table, from its opening
+// bracket at s.i to its closing one, end: item reads one, and commas
+// separate them. Blank lines and comments may come between (TOML 1.1
+// allows them in inline tables too).
+func (s *keyScanner) items(end byte, item func()) {
+	s.i++
+	for !s.bad {
+		s.skipBlank(true)
+		if s.peek(0) == end {
+			s.i++
+			return
+		}
+		item()
+		s.skipBlank(true)
+		switch s.peek(0) {
+		case ',':
+			s.i++
+		case end:
+			s.i++
+			return
+		default:
 			s.bad = true
 		}
 	}
