@@ -52,6 +52,16 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// binUnderTest is the tend a test that can show a bug on an older build
+// runs: TEND_BIN_UNDER_TEST if set, else tendBin. `tend ctl` is always
+// tendBin.
+func binUnderTest() string {
+	if b := os.Getenv("TEND_BIN_UNDER_TEST"); b != "" {
+		return b
+	}
+	return tendBin
+}
+
 // build compiles a package the way the release build does.
 func build(out, pkg string, flags ...string) error {
 	args := append([]string{"build", "-trimpath", "-ldflags=-s -w", "-o", out}, flags...)

@@ -377,6 +377,39 @@ oneshot = true
 	}
 }
 
+// TestSlowReaderGetsTheLastLines: a service writes 300 KB and ends, and
+// tend then has nothing left to do but exit, while its reader pauses for
+// 2.5 s before it reads anything (a busy log collector). A slow reader is
+// not a gone one: every line must arrive. (tend gave up after 1 s and lost
+// the end of the output.)
+func TestSlowReaderGetsTheLastLines(t *testing.T) {
+	needRoot(t)
+	const lines = 3000
+	cfg := writeConfig(t, fmt.Sprintf(`
+control_socket = ""
+[services.talk]
+command = ["sh", "-c", "seq -f 'line %%g %s' %d"]
+oneshot = true
+`, strings.Repeat("x", 90), lines))
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	p := run{pid1: true, bin: binUnderTest(), args: []string{"--config", cfg}, stdout: w}.start(t)
+	w.Close()
+	time.Sleep(2500 * time.Millisecond)
+	out, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := p.wait(t, 30*time.Second)
+	got := strings.Count(string(out), "talk | line ")
+	if res.code != 0 || got != lines {
+		t.Fatalf("exit %d, %d of %d lines arrived\n%s", res.code, got, lines, tail(res.stderr))
+	}
+}
+
 func TestLongLinesAreSplitAndJSON(t *testing.T) {
 	needRoot(t)
 	cfg := writeConfig(t, `

@@ -5,8 +5,8 @@ package integration
 // two generations never overlap. Plus two shutdown and resource bugs met on
 // the way. Each test here failed on f3f5e78.
 //
-// TEND_BIN_UNDER_TEST, if set, names the tend binary these tests run (to
-// show them failing on an older build); `tend ctl` is always tendBin.
+// These tests run binUnderTest (TEND_BIN_UNDER_TEST, to show them failing on
+// an older build).
 
 import (
 	"fmt"
@@ -19,20 +19,12 @@ import (
 	"time"
 )
 
-// treeBin is the tend these tests run as PID 1.
-func treeBin() string {
-	if b := os.Getenv("TEND_BIN_UNDER_TEST"); b != "" {
-		return b
-	}
-	return tendBin
-}
-
 // startTree is startControlled with treeBin; stdout, if not nil, is the
 // file tend's stdout is connected to instead of a buffer.
 func startTree(t *testing.T, body string, stdout *os.File) *controlled {
 	t.Helper()
 	return startControlledWith(t, body, func(cfg string) run {
-		return run{pid1: true, bin: treeBin(), args: []string{"--config", cfg}, stdout: stdout}
+		return run{pid1: true, bin: binUnderTest(), args: []string{"--config", cfg}, stdout: stdout}
 	})
 }
 
@@ -312,7 +304,7 @@ interval = "10ms"
 	if err := os.WriteFile(cfg, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	res := run{pid1: true, bin: treeBin(), args: []string{"--config", cfg, "--", "/no/such/program"}}.do(t)
+	res := run{pid1: true, bin: binUnderTest(), args: []string{"--config", cfg, "--", "/no/such/program"}}.do(t)
 	t.Logf("exit %d after %s", res.code, res.elapsed.Round(time.Millisecond))
 	if res.code != 127 {
 		t.Errorf("exit %d, want 127\n%s", res.code, res.stderr)

@@ -212,7 +212,7 @@ func run(o cli.Options, v *vm) int {
 	// The shutdown's last phase did this already; again in case Run ended
 	// by a panic. With no child left it returns at once.
 	terminateLeftovers(r, sup.Remaining(), log)
-	if !sink.Wait(outputDrain) {
+	if !sink.Wait(supervise.OutputStall) {
 		log.Warn("some service output was still open when tend exited")
 	}
 	return code
@@ -234,10 +234,6 @@ func (l launcher) StartService(name string, c reaper.Cmd, w tree.Watch) (supervi
 }
 
 func (l launcher) ForgetService(name string) { l.t.Forget(name) }
-
-// outputDrain bounds the wait for the last lines of output once every
-// process is gone; the pipes are normally at EOF already.
-const outputDrain = time.Second
 
 func mainStarter(r *reaper.Reaper, argv []string, v *vm) func(func(reaper.Exit)) (int, error) {
 	if len(argv) == 0 {

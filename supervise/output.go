@@ -232,18 +232,34 @@ func (p *pump) report() {
 
 var outBufs = sync.Pool{New: func() any { b := make([]byte, 0, readChunk); return &b }}
 
-// Wait reports whether every pump reached EOF and every queued line was
-// written within limit.
-func (s *Sink) Wait(limit time.Duration) bool {
+// Wait waits until every pump has reached EOF and every queued line is
+// written, for as long as the output makes progress: a slow reader gets
+// every line, a stalled one costs stall (counted from the call or the last
+// write that completed, whichever is later), not forever. It reports
+// whether everything was written.
+func (s *Sink) Wait(stall time.Duration) bool {
 	done := make(chan struct{})
 	guard.Go("output drain", func() { s.wg.Wait(); close(done) })
-	t := time.NewTimer(limit)
+	from := time.Now()
+	t := time.NewTimer(stall)
 	defer t.Stop()
-	select {
-	case <-done:
-		return true
-	case <-t.C:
-		return false
+	for {
+		select {
+		case <-done:
+			return true
+		case <-t.C:
+			last := from
+			for _, p := range []time.Time{s.stdout.lastProgress(), s.stderr.lastProgress()} {
+				if p.After(last) {
+					last = p
+				}
+			}
+			if left := stall - time.Since(last); left > 0 {
+				t.Reset(left) // a write completed meanwhile: wait on
+				continue
+			}
+			return false
+		}
 	}
 }
 

@@ -17,8 +17,17 @@ var outQueueBytes = 256 << 10
 
 // stallLimit is how long a pump of an ended run (no process of it is left)
 // waits for room in a queue that makes no progress before it drops a
-// line. A var so that tests can shorten it.
-var stallLimit = time.Second
+// line. A reader that pauses for a second or two (a busy log collector, a
+// CI runner's pipe) is slow, not gone: its lines are kept. At most one
+// ended pump per service and output waits at a time, so a reader that has
+// stopped for good holds that many pipes for this long. A var so that tests
+// can shorten it.
+var stallLimit = 5 * time.Second
+
+// OutputStall is how long tend, once its services are gone, waits for an
+// output that makes no progress before it exits without the lines still
+// queued (Sink.Wait): the same limit as a dead run's pump's.
+const OutputStall = 5 * time.Second
 
 // writeBatch is the most the writer coalesces from several queued chunks
 // into one write.
@@ -166,6 +175,13 @@ func (q *outQueue) wait(w *waiter, end <-chan struct{}) putResult {
 			return dropped
 		}
 	}
+}
+
+// lastProgress is when the last write completed (zero before the first).
+func (q *outQueue) lastProgress() time.Time {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.progress
 }
 
 // fits tells whether n more bytes may be queued.
