@@ -3,6 +3,8 @@ package supervise
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"os"
 	"reflect"
@@ -10,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/tend-init/tend/guard"
 )
@@ -316,7 +320,7 @@ func (s *Supervisor) outputFiles(svc *service) (*outputFiles, error) {
 			f.parent[i], f.child[i+1] = r, w
 		}
 	default:
-		file, err := os.OpenFile(out, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+		file, err := openOutputFile(out)
 		if err != nil {
 			devnull.Close()
 			return nil, err
@@ -324,6 +328,29 @@ func (s *Supervisor) outputFiles(svc *service) (*outputFiles, error) {
 		f.child[1], f.child[2] = file, file
 	}
 	return f, nil
+}
+
+// openOutputFile opens output = PATH for appending. tend opens it as root,
+// before the switch to the service's user, so its last component must not
+// be a symbolic link (O_NOFOLLOW): a user who can write the log's directory
+// could otherwise point it at any file and have its output appended there.
+// The directories above it are trusted: they should not be writable by the
+// service's user (docs/configuration.md). O_NONBLOCK for the open only: a
+// FIFO nobody reads fails at once (ENXIO) instead of stalling the
+// supervisor.
+func openOutputFile(path string) (*os.File, error) {
+	file, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0o644)
+	if errors.Is(err, unix.ELOOP) {
+		return nil, fmt.Errorf("output %s is a symbolic link, which tend does not follow (the service's user could point it at any file): name the file itself", path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.SetNonblock(int(file.Fd()), false); err != nil {
+		file.Close()
+		return nil, err
+	}
+	return file, nil
 }
 
 func (f *outputFiles) fds() []uintptr {
