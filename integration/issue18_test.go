@@ -48,3 +48,42 @@ oneshot = true
 		t.Fatalf("no word of the refused symlink:\n%s", tail(res.stderr))
 	}
 }
+
+// TestLeftoversGetSIGCONTOnlyWhenStopped: at exit, a running leftover gets
+// SIGTERM and nothing else (dumb-init's suite counts the signals); a
+// stopped one gets SIGCONT too, so that it can act on the SIGTERM.
+func TestLeftoversGetSIGCONTOnlyWhenStopped(t *testing.T) {
+	needRoot(t)
+	dir := t.TempDir()
+	running, stopped := filepath.Join(dir, "running"), filepath.Join(dir, "stopped")
+	// Each leftover records the signals it handles; the TERM trap lets the
+	// loop end, so a CONT sent with it is recorded too.
+	leftover := func(file, first string) string {
+		script := fmt.Sprintf(`trap 'echo TERM >> %[1]s; t=1' TERM
+trap 'echo CONT >> %[1]s' CONT
+echo up > %[1]s.up
+%[2]s
+while [ -z "$t" ]; do sleep 0.05; done
+sleep 0.2
+`, file, first)
+		if err := os.WriteFile(file+".sh", []byte(script), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return file + ".sh"
+	}
+	script := fmt.Sprintf("sh %s & sh %s & sleep 0.5", leftover(running, ""), leftover(stopped, "kill -STOP $$"))
+	res := run{pid1: true, bin: binUnderTest(), args: []string{"--", "sh", "-c", script}, env: []string{"TEND_GRACE=5s"}, timeout: 20 * time.Second}.do(t)
+	got := func(f string) string { b, _ := os.ReadFile(f); return strings.TrimSpace(string(b)) }
+	if got(running+".up") == "" || got(stopped+".up") == "" {
+		t.Fatalf("the leftovers did not start:\n%s", tail(res.stderr))
+	}
+	if s := got(running); s != "TERM" {
+		t.Errorf("the running leftover handled %q, want only TERM", s)
+	}
+	if s := got(stopped); !strings.Contains(s, "TERM") {
+		t.Errorf("the stopped leftover handled %q: it was never continued to act on its SIGTERM", s)
+	}
+	if res.elapsed > 4*time.Second {
+		t.Errorf("tend took %s: a leftover waited for the SIGKILL", res.elapsed.Round(time.Millisecond))
+	}
+}

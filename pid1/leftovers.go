@@ -22,8 +22,9 @@ const (
 )
 
 // terminateLeftovers ends every process still under tend: SIGTERM (and
-// SIGCONT, so stopped ones can act on it), up to grace for them to go, then
-// SIGKILL. It returns once tend has no child left or the rounds run out.
+// SIGCONT to the stopped ones, so they can act on it; a running process
+// has no use for it, and some count what they get), up to grace for them
+// to go, then SIGKILL. It returns once tend has no child left or the rounds run out.
 func terminateLeftovers(r *reaper.Reaper, grace time.Duration, log *logrus.Logger) {
 	// Scanning /proc costs milliseconds on a busy host; skip it when there
 	// is nothing to find. A descendant without a living child of tend above
@@ -32,10 +33,16 @@ func terminateLeftovers(r *reaper.Reaper, grace time.Duration, log *logrus.Logge
 		return
 	}
 	gone := r.NoChildren()
-	if pids := descendants(os.Getpid()); len(pids) > 0 {
-		log.Infof("sending SIGTERM to %d remaining process(es)", len(pids))
-		signalAll(pids, unix.SIGTERM)
-		signalAll(pids, unix.SIGCONT)
+	if procs := descendants(os.Getpid()); len(procs) > 0 {
+		log.Infof("sending SIGTERM to %d remaining process(es)", len(procs))
+		signalAll(procs, unix.SIGTERM)
+		var stopped []tree.Process
+		for _, p := range procs {
+			if p.State == 'T' {
+				stopped = append(stopped, p)
+			}
+		}
+		signalAll(stopped, unix.SIGCONT)
 	}
 	timer := time.NewTimer(grace)
 	defer timer.Stop()
@@ -45,10 +52,10 @@ func terminateLeftovers(r *reaper.Reaper, grace time.Duration, log *logrus.Logge
 	case <-timer.C:
 	}
 	for round := 0; round < killRounds; round++ {
-		pids := descendants(os.Getpid())
-		if len(pids) > 0 {
-			log.Warnf("sending SIGKILL to %d process(es) still running after %s", len(pids), grace)
-			signalAll(pids, unix.SIGKILL)
+		procs := descendants(os.Getpid())
+		if len(procs) > 0 {
+			log.Warnf("sending SIGKILL to %d process(es) still running after %s", len(procs), grace)
+			signalAll(procs, unix.SIGKILL)
 		}
 		wait := time.NewTimer(killWait)
 		select {
@@ -61,39 +68,40 @@ func terminateLeftovers(r *reaper.Reaper, grace time.Duration, log *logrus.Logge
 	log.Errorf("processes are left after %d rounds of SIGKILL", killRounds)
 }
 
-func signalAll(pids []int, sig unix.Signal) {
-	for _, pid := range pids {
-		_ = unix.Kill(pid, sig) // it may be gone already
+func signalAll(procs []tree.Process, sig unix.Signal) {
+	for _, p := range procs {
+		_ = unix.Kill(p.Pid, sig) // it may be gone already
 	}
 }
 
 // descendants lists every process below root, read from /proc. Orphans
 // below tend are re-parented to it (PID 1 or subreaper), so this is the set
 // of processes tend answers for, and nothing outside it.
-func descendants(root int) []int {
+// Each comes with its state as the scan read it.
+func descendants(root int) []tree.Process {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil
 	}
-	children := map[int][]int{}
+	children := map[int][]tree.Process{}
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil {
 			continue
 		}
 		if p, ok := tree.ReadProcess(pid); ok {
-			children[p.PPid] = append(children[p.PPid], pid)
+			children[p.PPid] = append(children[p.PPid], p)
 		}
 	}
-	var out []int
+	var out []tree.Process
 	queue := children[root]
 	for len(queue) > 0 {
-		pid := queue[0]
+		p := queue[0]
 		queue = queue[1:]
-		if !dying(pid) {
-			out = append(out, pid)
+		if !dying(p.Pid) {
+			out = append(out, p)
 		}
-		queue = append(queue, children[pid]...)
+		queue = append(queue, children[p.Pid]...)
 	}
 	return out
 }
