@@ -4,8 +4,10 @@ package integration
 // fails on f3f5e78 (run it with TEND_BIN_UNDER_TEST=<old tend>).
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -86,4 +88,69 @@ sleep 0.2
 	if res.elapsed > 4*time.Second {
 		t.Errorf("tend took %s: a leftover waited for the SIGKILL", res.elapsed.Round(time.Millisecond))
 	}
+}
+
+// TestBackgroundTerminalWithTostop: tend started in the background of an
+// interactive shell whose terminal has tostop set. Its own writes to the
+// terminal made the kernel send SIGTTOU to its group and restart the write;
+// tend forwarded each to its child, which stopped, and spun at 100 % CPU
+// without end. Now the write goes through and the program finishes, in
+// wrapper mode and in supervisor mode with a prefixed service.
+func TestBackgroundTerminalWithTostop(t *testing.T) {
+	needRoot(t)
+	if _, err := exec.LookPath("script"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("needs script from util-linux")
+		}
+		t.Skip("needs script from util-linux")
+	}
+	cfg := writeConfig(t, `
+control_socket = ""
+[services.talk]
+command = ["sh", "-c", "for i in 1 2 3; do echo line $i; sleep 0.2; done; echo done"]
+oneshot = true
+`)
+	for _, mode := range []struct{ name, args string }{
+		{"wrapper", "-vv -- sh -c 'for i in 1 2 3; do echo line $i; sleep 0.2; done; echo done'"},
+		{"supervisor", "-vv --config " + cfg},
+	} {
+		t.Run(mode.name, func(t *testing.T) {
+			// set -m: the shell runs tend as a background job, in a process
+			// group of its own that is not the terminal's foreground.
+			script := filepath.Join(t.TempDir(), "job.sh")
+			body := fmt.Sprintf("stty tostop\nset -m\n%s %s &\nwait\necho rc=$?\ntimes\n", binUnderTest(), mode.args)
+			if err := os.WriteFile(script, []byte(body), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+			defer cancel()
+			start := time.Now()
+			out, _ := exec.CommandContext(ctx, "script", "-qec", "sh "+script, "/dev/null").CombinedOutput()
+			text := strings.ReplaceAll(string(out), "\r", "")
+			if ctx.Err() != nil {
+				t.Fatalf("tend did not finish in 15 s (its child stopped by forwarded SIGTTOUs?):\n%s", lastLines(text, 10))
+			}
+			if !strings.Contains(text, "done") || !strings.Contains(text, "rc=0") {
+				t.Fatalf("the program did not finish cleanly:\n%s", lastLines(text, 10))
+			}
+			// times: the shell's own CPU, then its children's (tend and
+			// everything under it).
+			var um, us, sm, ss float64
+			lines := strings.Split(strings.TrimSpace(text), "\n")
+			fmt.Sscanf(lines[len(lines)-1], "%fm%fs %fm%fs", &um, &us, &sm, &ss)
+			cpu := time.Duration((um*60 + us + sm*60 + ss) * float64(time.Second))
+			t.Logf("%s: finished in %s, children's CPU %s", mode.name, time.Since(start).Round(time.Millisecond), cpu)
+			if cpu > time.Second {
+				t.Errorf("tend and its child used %s of CPU for a 0.6 s job: a spin", cpu)
+			}
+		})
+	}
+}
+
+func lastLines(s string, n int) string {
+	l := strings.Split(strings.TrimSpace(s), "\n")
+	if len(l) > n {
+		l = l[len(l)-n:]
+	}
+	return strings.Join(l, "\n")
 }

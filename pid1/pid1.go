@@ -114,7 +114,7 @@ func run(o cli.Options, v *vm) int {
 	urgent := signals.Urgent(o.Rewrite)
 	// Threads first: the signal subscription starts the runtime's signal
 	// thread, which must find the others already blocking queued signals.
-	tuneRuntime(o.Config == "", signals.Queued(urgent))
+	tuneRuntime(o.Config == "", signals.ThreadBlocked(urgent))
 
 	// Subscribe before anything else can happen: until then a SIGTERM, a
 	// SIGPIPE or a SIGSEGV sent with kill would end tend. The signals tend

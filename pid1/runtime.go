@@ -19,13 +19,13 @@ import (
 // threads tend will ever need, in code rather than through GODEBUG/GOGC
 // variables, which children would inherit. (The //go:debug lines in
 // main.go stop the once-a-second GOMAXPROCS refresh.)
-func tuneRuntime(wrapper bool, queued []unix.Signal) {
+func tuneRuntime(wrapper bool, blocked []unix.Signal) {
 	floor := int64(16 << 20)
 	if !wrapper {
 		floor = 24 << 20
 	}
 	followLiveHeap(floor)
-	reserveThreads(queued, wrapper)
+	reserveThreads(blocked, wrapper)
 	// The runtime opens the network poller (epoll and an eventfd) the first
 	// time a timer is set, and a poller it cannot open is a fatal error. A
 	// timer now takes the two descriptors while there are some to take; a
@@ -105,24 +105,24 @@ const (
 // threads make the runtime create that many; unlocked, the threads stay in
 // its pool.
 //
-// Each of them also blocks the queued signals (signals.Queued), which then
-// reach only the threads that run no goroutine: sysmon, the template
-// thread and the runtime's signal thread, started later by the first
-// signal.Notify.
+// Each of them also blocks the queued signals and the terminal's stop
+// signals (signals.ThreadBlocked), which then reach only the threads that
+// run no goroutine: sysmon, the template thread and the runtime's signal
+// thread, started later by the first signal.Notify.
 //
 // For the length of it GOMAXPROCS is 1: with a second P idle, waking the
 // locked goroutines would have the runtime start a spinning thread of its
 // own when every thread is taken, one the mask never reaches. With one P,
 // every thread made here is made for, and blocked by, a locked goroutine,
 // and every thread made before (at most a few, idle) is reused by one.
-func reserveThreads(queued []unix.Signal, wrapper bool) {
+func reserveThreads(blocked []unix.Signal, wrapper bool) {
 	procs := min(runtime.GOMAXPROCS(1), maxProcs)
 	spare := spareThreads
 	if wrapper {
 		procs, spare = wrapperProcs, wrapperSpareThreads
 	}
 	defer runtime.GOMAXPROCS(procs)
-	set := signals.SetOf(queued)
+	set := signals.SetOf(blocked)
 	n := procs + spare
 	var arrived atomic.Int32
 	var exited sync.WaitGroup

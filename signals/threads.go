@@ -36,6 +36,24 @@ func Queued(urgent []unix.Signal) []unix.Signal {
 	return list
 }
 
+// ThreadBlocked is what every thread that runs goroutines blocks: the
+// queued signals (Queued), and SIGTTOU and SIGTTIN.
+//
+// Why those two: when tend writes to its terminal from a background
+// process group (after stty tostop, or started with & from an interactive
+// shell), the kernel sends SIGTTOU to tend's group and restarts the write.
+// Forwarded, each one stopped the foreground child, and the write spun at
+// 100 % CPU. The kernel sends neither to a thread that blocks it: the
+// write goes through (a read would get EIO; tend never reads a terminal).
+// So the kernel never makes one up for tend, and a SIGTTOU or SIGTTIN that
+// arrives was sent with kill: the threads that run no goroutine take it
+// and it is forwarded as before. (tini ignores both instead, which also
+// drops the ones sent on purpose.) A forked child starts with neither
+// blocked (WithDefaultDispositions).
+func ThreadBlocked(urgent []unix.Signal) []unix.Signal {
+	return append(Queued(urgent), unix.SIGTTOU, unix.SIGTTIN)
+}
+
 // SetOf is list as a kernel signal set.
 func SetOf(list []unix.Signal) unix.Sigset_t {
 	var set unix.Sigset_t
