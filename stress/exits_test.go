@@ -16,10 +16,10 @@ import (
 )
 
 // exitRE finds the exit code in the reason of a state change.
-var exitRE = regexp.MustCompile(`^running → [a-z-]+: exit code (\d+)`)
+var exitRE = regexp.MustCompile(`^(?:running|stopping) → [a-z-]+: exit code (\d+)`)
 
 // loggedExits lists, per service, the exit codes tend logged, in order:
-// state changes out of running whose reason is an exit code. The configs
+// state changes out of running or stopping whose reason is an exit code. The configs
 // ask for log_format = "json", whose field names are stable (msg, service,
 // from, to).
 func loggedExits(stderr string) map[string][]int {
@@ -31,7 +31,10 @@ func loggedExits(stderr string) map[string][]int {
 		var e struct {
 			Msg, Service, From string
 		}
-		if json.Unmarshal([]byte(line), &e) != nil || e.From != "running" {
+		// A run judged by the restart policy ends "running → …"; one that
+		// ends as the shutdown begins, "stopping → stopped". Both say the
+		// exit code.
+		if json.Unmarshal([]byte(line), &e) != nil || (e.From != "running" && e.From != "stopping") {
 			continue
 		}
 		if m := exitRE.FindStringSubmatch(e.Msg); m != nil {

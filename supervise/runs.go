@@ -241,7 +241,9 @@ func (s *Supervisor) onExit(svc *service, e reaper.Exit, left int) {
 	if svc.state == Stopping && svc.goal != GoalRun {
 		s.log.WithField("service", svc.name).Debugf("%s after %s", e, round(e.At.Sub(svc.started)))
 	}
-	s.eventOf(svc, Exited, run, "", 0)
+	// How it ended is the log's word for a run that was asked to end
+	// (stopping → stopped: killed by SIGTERM); a judged run has its own.
+	s.eventOf(svc, Exited, run, e.String(), 0)
 }
 
 // onEmptied: the last process of a run whose main process had ended is
@@ -249,7 +251,8 @@ func (s *Supervisor) onExit(svc *service, e reaper.Exit, left int) {
 func (s *Supervisor) onEmptied(svc *service) {
 	s.runOver(svc)
 	svc.logger(s.log).Debugf("the last process of its run is gone")
-	s.eventOf(svc, Emptied, Run{Started: svc.started, Exit: *svc.lastExit}, "", 0)
+	e := *svc.lastExit
+	s.eventOf(svc, Emptied, Run{Started: svc.started, Exit: e}, fmt.Sprintf("main process %s, and the last of its other processes is gone", e), 0)
 }
 
 // runOver forgets the run: nothing of it is alive, so its output pumps may
