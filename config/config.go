@@ -360,8 +360,8 @@ func (p *parser) environment(t *table) map[string]string {
 	}
 	env := make(map[string]string, len(et.m))
 	for _, k := range slices.Sorted(maps.Keys(et.m)) {
-		if k == "" || strings.ContainsAny(k, "=\x00") {
-			et.errorf(k, "is not a valid environment variable name")
+		if msg := badEnvName(k); msg != "" {
+			et.errorf(k, "%s", msg)
 		}
 		v := et.m[k]
 		if _, ok := v.(string); !ok {
@@ -376,6 +376,22 @@ func (p *parser) environment(t *table) map[string]string {
 		return nil // so that `environment = {}` equals no environment on reload
 	}
 	return env
+}
+
+// badEnvName says what is wrong with the name of an environment variable
+// ("" when nothing is): it reaches the kernel as part of a "NAME=value"
+// C string, so it cannot be empty, hold a "=" (the value would start
+// there) or a NUL (the string would end there).
+func badEnvName(k string) string {
+	switch {
+	case k == "":
+		return "an environment variable needs a name; give it one, or remove the empty key"
+	case strings.IndexByte(k, 0) >= 0:
+		return "the name " + badNUL(k)
+	case strings.Contains(k, "="):
+		return fmt.Sprintf("the name %q has a \"=\", where the value would begin; rename the variable without it", k)
+	}
+	return ""
 }
 
 func (p *parser) exitCodes(t *table) []int {

@@ -225,6 +225,16 @@ func checkConfig(t *testing.T, cfg *Config) {
 		if s.Ready != nil && s.Oneshot {
 			fail("%s: a oneshot with a ready check", name)
 		}
+		// Nothing that reaches exec or a system call holds a NUL.
+		strs := slices.Concat(s.Command, s.Env, []string{s.WorkingDir, s.User, s.Group, s.Output, cfg.ControlSocket})
+		for _, c := range []*Check{s.Ready, s.Health} {
+			if c != nil {
+				strs = append(slices.Concat(strs, c.Exec), c.Target)
+			}
+		}
+		if i := slices.IndexFunc(strs, func(x string) bool { return strings.IndexByte(x, 0) >= 0 }); i >= 0 {
+			fail("%s: a NUL in %q", name, strs[i])
+		}
 		if (s.User != "" || s.Group != "") != (s.Credential != nil) {
 			fail("%s: user %q group %q credential %+v", name, s.User, s.Group, s.Credential)
 		}

@@ -199,6 +199,8 @@ func (t *table) lookupStr(name string) (string, bool) {
 	return t.expand(name, v)
 }
 
+// expand reads a string value and expands its ${VAR}s. Every string read
+// from the file comes through here, so this is where a NUL byte is refused.
 func (t *table) expand(name string, v any) (string, bool) {
 	s, ok := v.(string)
 	if !ok {
@@ -210,7 +212,45 @@ func (t *table) expand(name string, v any) (string, bool) {
 		t.errorf(name, "%v", err)
 		return "", false
 	}
+	if msg := badNUL(s); msg != "" {
+		t.errorf(name, "%s", msg)
+		return "", false
+	}
 	return s, true
+}
+
+// badNUL says where s has a NUL byte ("" when it has none). TOML lets a
+// string hold one ("\u0000"), but the kernel takes every argument,
+// environment entry and path as a C string, which ends at the first NUL:
+// such a command passes `tend check` and then fails every start with
+// EINVAL (exit 126), in a crash loop. No setting of tend's has a use for
+// a NUL, so it is refused in all of them, at load, where the file and
+// line can be named.
+func badNUL(s string) string {
+	i := strings.IndexByte(s, 0)
+	if i < 0 {
+		return ""
+	}
+	return fmt.Sprintf("%s has a NUL byte (\\u0000) at byte %d: the kernel ends every argument, environment variable and path at a NUL, so no program can be given this value; remove the NUL", quoteAround(s, i), i)
+}
+
+// quoteAround quotes s for a message, or when s is long, the 32 bytes on
+// either side of byte i, so that a megabyte-long value does not make a
+// megabyte-long message.
+func quoteAround(s string, i int) string {
+	const side = 32
+	if len(s) <= 2*side+8 {
+		return strconv.Quote(s)
+	}
+	from, to := max(0, i-side), min(len(s), i+1+side)
+	q := strconv.Quote(s[from:to])
+	if from > 0 {
+		q = "..." + q
+	}
+	if to < len(s) {
+		q += "..."
+	}
+	return q
 }
 
 // oneOf reads a string that must be one of allowed.

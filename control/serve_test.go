@@ -315,7 +315,7 @@ func TestSlots(t *testing.T) {
 	for i := range conns {
 		conns[i], clients[i] = socketPair(t)
 	}
-	s := newSlots(2)
+	s := newSlots[*net.UnixConn](2)
 	s0, ok0 := s.admit(conns[0])
 	s1, ok1 := s.admit(conns[1])
 	if !ok0 || !ok1 || !s.answering(s1) {

@@ -79,7 +79,7 @@ func Serve(ctx context.Context, path string, h Handler, log *logrus.Logger) (ans
 // server is one listening socket's state.
 type server struct {
 	h         Handler
-	slots     *slots
+	slots     *slots[*net.UnixConn]
 	answering inflight  // requests taken and not yet answered
 	streams   streamSet // connections following logs or events
 }
@@ -141,7 +141,7 @@ type acceptor interface {
 // the socket file and closes the connections still sending their request
 // (those being answered are answered).
 func serve(ctx context.Context, l acceptor, path string, h Handler, log *logrus.Logger) *server {
-	s := &server{h: h, slots: newSlots(maxConns)}
+	s := &server{h: h, slots: newSlots[*net.UnixConn](maxConns)}
 	guard.Go("control socket", func() {
 		acceptLoop(ctx, "control socket "+path, log, l.AcceptUnix, s.slots.evictOne, s.take)
 	})
@@ -173,7 +173,7 @@ func (s *server) take(conn *net.UnixConn) bool {
 // in a fresh socket's buffer, and what the client already sent is
 // discarded, since closing with input unread resets the connection, which
 // can lose the answer.
-func refuse(conn *net.UnixConn) {
+func refuse(conn slotConn) {
 	conn.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
 	httpwire.WriteResponse(conn, httpwire.ErrorResponse(503, "every connection slot is answering a request; try again"))
 	if raw, err := conn.SyscallConn(); err == nil {
@@ -192,7 +192,7 @@ func refuse(conn *net.UnixConn) {
 }
 
 // serveConn answers the one request of a connection.
-func (s *server) serveConn(slot *connSlot) {
+func (s *server) serveConn(slot *connSlot[*net.UnixConn]) {
 	conn := slot.conn
 	defer conn.Close()
 	conn.SetReadDeadline(time.Now().Add(headTimeout))
@@ -203,6 +203,44 @@ func (s *server) serveConn(slot *connSlot) {
 		linger(conn)
 		return
 	}
+	req := readRequest(s.slots, slot)
+	if req == nil {
+		return // answered as the grammar demands, or the client is gone
+	}
+	s.answering.add()
+	answered := sync.OnceFunc(s.answering.done)
+	defer answered()
+	if !s.slots.answering(slot) {
+		return // evicted as the request completed: its connection is closed
+	}
+	resp := s.h.Handle(req)
+	if resp.Stream != nil && !s.streams.add(conn) {
+		resp.Stream(func([]byte) error { return net.ErrClosed }, closedChan) // let it unsubscribe
+		resp = httpwire.ErrorResponse(503, fmt.Sprintf("%d streams are open already; close one and try again", maxStreams))
+	}
+	conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	err := httpwire.WriteResponse(conn, resp)
+	if resp.Stream == nil {
+		return
+	}
+	defer s.streams.remove(conn)
+	if err != nil {
+		return
+	}
+	// The head is out: the request is answered, and a stream is not an
+	// operator's slot to hold.
+	answered()
+	s.slots.release(slot)
+	s.stream(conn, resp.Stream)
+}
+
+// readRequest reads the request of slot's connection, whose head deadline
+// the caller set at the accept; a body gets bodyTimeout after the head. A
+// request that breaks the grammar is answered here, and while its client
+// reads that answer its slot is the first a newcomer may take. nil then,
+// and when the client went away, timed out before a byte, or was evicted.
+func readRequest[C slotConn](s *slots[C], slot *connSlot[C]) *httpwire.Request {
+	conn := slot.conn
 	beforeBody := func(sendContinue bool) error {
 		conn.SetReadDeadline(time.Now().Add(bodyTimeout))
 		if !sendContinue {
@@ -218,43 +256,19 @@ func (s *server) serveConn(slot *connSlot) {
 		if errors.As(err, &he) {
 			conn.SetWriteDeadline(time.Now().Add(writeTimeout))
 			httpwire.WriteResponse(conn, httpwire.ErrorResponse(he.Code, he.Msg))
-			s.slots.lingering(slot)
+			s.lingering(slot)
 			linger(conn)
 		}
-		return // the client went away, timed out before a byte, or was evicted
+		return nil
 	}
-	s.answering.add()
-	answered := sync.OnceFunc(s.answering.done)
-	defer answered()
-	if !s.slots.answering(slot) {
-		return // evicted as the request completed: its connection is closed
-	}
-	resp := s.h.Handle(req)
-	if resp.Stream != nil && !s.streams.add(conn) {
-		resp.Stream(func([]byte) error { return net.ErrClosed }, closedChan) // let it unsubscribe
-		resp = httpwire.ErrorResponse(503, fmt.Sprintf("%d streams are open already; close one and try again", maxStreams))
-	}
-	conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-	err = httpwire.WriteResponse(conn, resp)
-	if resp.Stream == nil {
-		return
-	}
-	defer s.streams.remove(conn)
-	if err != nil {
-		return
-	}
-	// The head is out: the request is answered, and a stream is not an
-	// operator's slot to hold.
-	answered()
-	s.slots.release(slot)
-	s.stream(conn, resp.Stream)
+	return req
 }
 
 // linger lets the client read an answer given before its whole request
 // was read: closing with input unread would reset the connection and could
 // lose the answer. Bounded in bytes and time, and the slot is the first a
 // newcomer may take.
-func linger(conn *net.UnixConn) {
+func linger(conn slotConn) {
 	conn.CloseWrite()
 	conn.SetReadDeadline(time.Now().Add(lingerTimeout))
 	io.Copy(io.Discard, io.LimitReader(conn, httpwire.MaxHeader+2*httpwire.MaxBody))

@@ -6,18 +6,21 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 )
 
-// maxConns bounds the connections served at once, so that no number of
-// clients can take more than that many fds and goroutines from tend. A
-// connection's slot is "reading" until its whole request has arrived, and
-// when every slot is taken a reading one is closed to make room for the
-// newcomer (see evictLocked for which). So clients that connect and send
-// nothing, however many and however often they come back, cannot keep an
-// operator out: an operator's client sends its request as it connects.
+// maxConns bounds the connections the control socket serves at once
+// (metrics_listen has maxScrapers, under the same policy), so that no
+// number of clients can take more than that many fds and goroutines from
+// tend. A connection's slot is "reading" until its whole request has
+// arrived, and when every slot is taken a reading one is closed to make
+// room for the newcomer (see evictLocked for which). So clients that
+// connect and send nothing, however many and however often they come
+// back, cannot keep an operator (or a scraper) out: an operator's client
+// sends its request as it connects.
 // Only when every slot holds a request being answered, or one still
 // arriving briskly, is a newcomer refused with a 503. (A separate reserve
 // of slots would not do: idle clients would fill the reserve too.)
@@ -28,18 +31,29 @@ const maxConns = 32
 // deliberately slow client would like.
 const slowRequest = 500 * time.Millisecond
 
+// slotConn is a connection that slots can hold: the control socket's
+// *net.UnixConn or metrics_listen's *net.TCPConn. Both listeners face the
+// same clients that connect and send nothing, so they share one policy;
+// what it needs of a connection is its fd (for SIOCINQ, which unix and TCP
+// stream sockets both answer) and its write side's close (for linger).
+type slotConn interface {
+	net.Conn
+	SyscallConn() (syscall.RawConn, error)
+	CloseWrite() error
+}
+
 // slots admits connections up to a limit (see maxConns).
-type slots struct {
+type slots[C slotConn] struct {
 	mu      sync.Mutex
 	size    int
 	free    int
-	reading list.List // of *connSlot still reading their request, oldest first
+	reading list.List // of *connSlot[C] still reading their request, oldest first
 	closed  bool
 }
 
 // connSlot is one admitted connection's place.
-type connSlot struct {
-	conn     *net.UnixConn
+type connSlot[C slotConn] struct {
+	conn     C
 	admitted time.Time
 	got      atomic.Int64  // bytes of the request read so far
 	elem     *list.Element // in slots.reading while it reads its request
@@ -47,11 +61,11 @@ type connSlot struct {
 	gone     bool          // released, or evicted and its place given away
 }
 
-func newSlots(n int) *slots { return &slots{size: n, free: n} }
+func newSlots[C slotConn](n int) *slots[C] { return &slots[C]{size: n, free: n} }
 
 // admit gives conn a slot, evicting a reading connection if every slot is
 // taken; false when none can be evicted.
-func (s *slots) admit(conn *net.UnixConn) (*connSlot, bool) {
+func (s *slots[C]) admit(conn C) (*connSlot[C], bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
@@ -62,7 +76,7 @@ func (s *slots) admit(conn *net.UnixConn) (*connSlot, bool) {
 	case !s.evictLocked():
 		return nil, false
 	}
-	slot := &connSlot{conn: conn, admitted: time.Now()}
+	slot := &connSlot[C]{conn: conn, admitted: time.Now()}
 	slot.elem = s.reading.PushBack(slot)
 	return slot, true
 }
@@ -73,10 +87,10 @@ func (s *slots) admit(conn *net.UnixConn) (*connSlot, bool) {
 // its goroutine read it is not idle), or it has its answer. Else the
 // oldest that has been sending its request for longer than slowRequest.
 // A client that is sending its request briskly is never evicted.
-func (s *slots) evictLocked() bool {
+func (s *slots[C]) evictLocked() bool {
 	var slow *list.Element
 	for e := s.reading.Front(); e != nil; e = e.Next() {
-		c := e.Value.(*connSlot)
+		c := e.Value.(*connSlot[C])
 		if c.idle || (c.got.Load() == 0 && !inputWaiting(c.conn)) {
 			s.evictElem(e)
 			return true
@@ -92,14 +106,16 @@ func (s *slots) evictLocked() bool {
 	return true
 }
 
-func (s *slots) evictElem(e *list.Element) {
-	old := s.reading.Remove(e).(*connSlot)
+func (s *slots[C]) evictElem(e *list.Element) {
+	old := s.reading.Remove(e).(*connSlot[C])
 	old.elem, old.gone = nil, true
 	old.conn.Close() // its goroutine's read fails at once and it ends
 }
 
 // inputWaiting reports whether conn has bytes queued that nobody has read.
-func inputWaiting(conn *net.UnixConn) bool {
+// SIOCINQ is the unread bytes of a unix stream socket, and of an
+// established TCP socket too.
+func inputWaiting(conn slotConn) bool {
 	raw, err := conn.SyscallConn()
 	if err != nil {
 		return false
@@ -111,7 +127,7 @@ func inputWaiting(conn *net.UnixConn) bool {
 
 // evictOne closes a reading connection (as evictLocked chooses) to free
 // its fd.
-func (s *slots) evictOne() bool {
+func (s *slots[C]) evictOne() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.evictLocked() {
@@ -123,7 +139,7 @@ func (s *slots) evictOne() bool {
 
 // answering marks slot's request as complete: it can no longer be evicted.
 // False if it was evicted meanwhile (its connection is closed).
-func (s *slots) answering(slot *connSlot) bool {
+func (s *slots[C]) answering(slot *connSlot[C]) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if slot.gone {
@@ -135,14 +151,14 @@ func (s *slots) answering(slot *connSlot) bool {
 }
 
 // lingering marks a reading slot as answered: the first to make room.
-func (s *slots) lingering(slot *connSlot) {
+func (s *slots[C]) lingering(slot *connSlot[C]) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	slot.idle = true
 }
 
 // release gives slot's place back, unless an eviction gave it away.
-func (s *slots) release(slot *connSlot) {
+func (s *slots[C]) release(slot *connSlot[C]) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if slot.gone {
@@ -156,7 +172,7 @@ func (s *slots) release(slot *connSlot) {
 }
 
 // closeReading admits nobody more and closes the connections still reading.
-func (s *slots) closeReading() {
+func (s *slots[C]) closeReading() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closed = true
