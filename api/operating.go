@@ -63,7 +63,8 @@ func (a api) logs(req *httpwire.Request, name string) httpwire.Response {
 		return httpwire.Response{Code: 200, Body: map[string]any{"lines": lines}}
 	}
 	// Follow first, then read what is kept: no line falls between the two;
-	// one that is in both is sent once (it is not newer than the last kept).
+	// one that is in both is sent once (its Seq is not above the last kept
+	// one's). Seq, not time: the wall clock may go back.
 	lines, stop, err := a.sup.FollowLogs(name)
 	if err != nil {
 		return failure(err)
@@ -78,32 +79,81 @@ func (a api) logs(req *httpwire.Request, name string) httpwire.Response {
 	}
 	return httpwire.Response{Code: 200, ContentType: "application/x-ndjson", Stream: func(send func([]byte) error, done <-chan struct{}) {
 		defer stop()
-		var last supervise.LogLine
+		var last uint64
+		var buf []byte
 		for _, l := range recent {
-			if send(jsonLine(l)) != nil {
-				return
-			}
-			last = l
-		}
-		overlap := len(recent) > 0 // lines kept and followed both come first
-		for {
-			select {
-			case l, ok := <-lines:
-				if !ok {
-					return // too slow: dropped
-				}
-				if overlap && !l.Time.After(last.Time) {
-					continue
-				}
-				overlap = false
-				if send(jsonLine(l)) != nil {
+			if buf = append(buf, jsonLine(l)...); len(buf) >= streamBatch {
+				if send(buf) != nil {
 					return
 				}
-			case <-done:
+				buf = buf[:0]
+			}
+			last = l.Seq
+		}
+		if len(buf) > 0 && send(buf) != nil {
+			return
+		}
+		forward(lines, done, send, "lines", func(b []byte, l supervise.LogLine) []byte {
+			if l.Seq <= last {
+				return b
+			}
+			return append(b, jsonLine(l)...)
+		})
+	}}
+}
+
+// streamBatch is about the most a stream sends in one chunk.
+const streamBatch = 64 << 10
+
+// forward sends what ch brings until done or until ch is closed, which is
+// a follower dropped for lagging behind: that is said last. Whatever waits
+// in ch goes out in one chunk, up to streamBatch: one write for many
+// lines, not one each.
+func forward[T any](ch <-chan T, done <-chan struct{}, send func([]byte) error, what string, add func([]byte, T) []byte) {
+	var buf []byte
+	for {
+		select {
+		case v, ok := <-ch:
+			buf = buf[:0]
+		gather:
+			for ok {
+				buf = add(buf, v)
+				if len(buf) >= streamBatch {
+					break
+				}
+				select {
+				case v, ok = <-ch:
+				default:
+					break gather
+				}
+			}
+			if len(buf) > 0 && send(buf) != nil {
 				return
 			}
+			if !ok {
+				send(droppedLine(cap(ch), what))
+				return
+			}
+		case <-done:
+			return
 		}
-	}}
+	}
+}
+
+// dropped is the last object of a stream whose reader fell too far
+// behind: it tells "too slow" from "tend ended", which ends the stream
+// without it.
+type dropped struct {
+	Dropped bool   `json:"dropped"`
+	Behind  int    `json:"behind"`
+	Reason  string `json:"reason"`
+}
+
+// droppedLine reports a follower dropped for lagging behind by its whole
+// buffer: a channel closed before its reader stopped was full, so its
+// capacity is how far behind it was.
+func droppedLine(behind int, what string) []byte {
+	return jsonLine(dropped{Dropped: true, Behind: behind, Reason: fmt.Sprintf("dropped: %d %s behind", behind, what)})
 }
 
 // parseCount reads ?n=: digits only, 0 to maxLines.
@@ -126,19 +176,9 @@ func (a api) events() httpwire.Response {
 	events, stop := a.sup.SubscribeEvents()
 	return httpwire.Response{Code: 200, ContentType: "application/x-ndjson", Stream: func(send func([]byte) error, done <-chan struct{}) {
 		defer stop()
-		for {
-			select {
-			case e, ok := <-events:
-				if !ok {
-					return // too slow: dropped
-				}
-				if send(jsonLine(e)) != nil {
-					return
-				}
-			case <-done:
-				return
-			}
-		}
+		forward(events, done, send, "events", func(b []byte, e supervise.Happening) []byte {
+			return append(b, jsonLine(e)...)
+		})
 	}}
 }
 

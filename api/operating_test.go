@@ -3,6 +3,8 @@ package api
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -133,6 +135,159 @@ func TestEventsAndMetricsResources(t *testing.T) {
 	case <-done:
 	case <-time.After(5 * time.Second):
 		t.Error("tend ctl events did not end with the server")
+	}
+}
+
+// overlapSupervisor keeps a line between FollowLogs and Logs: it is both
+// followed and kept, which the stream must send once. Its time is two
+// hours back: the clock was set back.
+type overlapSupervisor struct{ *apitest.Supervisor }
+
+func (o overlapSupervisor) FollowLogs(name string) (<-chan supervise.LogLine, func(), error) {
+	lines, stop, err := o.Supervisor.FollowLogs(name)
+	o.LogsOf().Add("web", "stdout", time.Now().Add(-2*time.Hour), []byte("in both"))
+	return lines, stop, err
+}
+
+// TestFollowOrdersBySeqNotTime is issue 18: lines are ordered and told
+// apart by their seq, so a clock set back neither hides new lines from a
+// follower nor sends one twice.
+func TestFollowOrdersBySeqNotTime(t *testing.T) {
+	sup := &apitest.Supervisor{}
+	at := time.Now()
+	for i := range 3 {
+		sup.LogsOf().Add("web", "stdout", at.Add(time.Duration(i)*time.Second), fmt.Appendf(nil, "kept %d", i))
+	}
+	apitest.NoLeaks(t)
+	path := t.TempDir() + "/tend.sock"
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if _, err := control.Serve(ctx, path, NewHandler(overlapSupervisor{sup}, nil, apitest.QuietLog()), apitest.QuietLog()); err != nil {
+		t.Fatal(err)
+	}
+	var out, errw syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- ctl.Main([]string{"--socket", path, "--json", "logs", "-f", "-n", "3", "web"}, &out, &errw)
+	}()
+	waitFor := func(want string) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); !strings.Contains(out.String(), want); time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("no %q in what was followed:\n%s%s", want, out.String(), errw.String())
+			}
+		}
+	}
+	waitFor(`"in both"`)
+	for i := range 6 { // an hour before the kept lines: the clock went back
+		sup.LogsOf().Add("web", "stdout", at.Add(-time.Hour+time.Duration(i)*time.Second), fmt.Appendf(nil, "new %d", i))
+	}
+	waitFor(`"new 5"`)
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("exit %d: %s", code, errw.String())
+	}
+	var got []string
+	var last uint64
+	for _, raw := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		var l struct {
+			Seq  uint64 `json:"seq"`
+			Line string `json:"line"`
+		}
+		if err := json.Unmarshal([]byte(raw), &l); err != nil || l.Seq <= last {
+			t.Fatalf("line %q (%v) after seq %d", raw, err, last)
+		}
+		last = l.Seq
+		got = append(got, l.Line)
+	}
+	if want := "kept 1, kept 2, in both, new 0, new 1, new 2, new 3, new 4, new 5"; strings.Join(got, ", ") != want {
+		t.Fatalf("followed %q\nwant %s", got, want)
+	}
+}
+
+// gatedWriter holds every Write until open is called: a reader that
+// stopped reading.
+type gatedWriter struct {
+	first, gate chan struct{}
+	once        sync.Once
+	buf         syncBuffer
+}
+
+func newGatedWriter() *gatedWriter {
+	return &gatedWriter{first: make(chan struct{}), gate: make(chan struct{})}
+}
+
+func (g *gatedWriter) Write(p []byte) (int, error) {
+	g.once.Do(func() { close(g.first) })
+	<-g.gate
+	return g.buf.Write(p)
+}
+
+// TestDroppedStreamIsTold is issue 18: a follower that falls too far
+// behind is told so before its stream ends, and tend ctl says it on
+// stderr and exits 3, where a stream that tend ends stays exit 0
+// (TestFollowStreams).
+func TestDroppedStreamIsTold(t *testing.T) {
+	pad := strings.Repeat("x", 200)
+	cases := []struct {
+		name  string
+		args  []string
+		flood func(sup *apitest.Supervisor)
+		want  string
+	}{
+		{"logs", []string{"logs", "-f", "-n", "1", "web"}, func(sup *apitest.Supervisor) {
+			for i := range 20000 {
+				sup.LogsOf().Add("web", "stdout", time.Now(), fmt.Appendf(nil, "%d %s", i, pad))
+			}
+		}, "dropped: 1024 lines behind"},
+		{"logs --json", []string{"--json", "logs", "-f", "-n", "1", "web"}, func(sup *apitest.Supervisor) {
+			for i := range 20000 {
+				sup.LogsOf().Add("web", "stdout", time.Now(), fmt.Appendf(nil, "%d %s", i, pad))
+			}
+		}, "dropped: 1024 lines behind"},
+		{"events", []string{"events"}, func(sup *apitest.Supervisor) {
+			for range 20000 {
+				sup.Events.Publish(supervise.Happening{Time: time.Now(), Kind: supervise.KindReload, Reason: pad})
+			}
+		}, "dropped: 1024 events behind"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			sup := &apitest.Supervisor{Events: supervise.NewEvents()}
+			sup.LogsOf().Add("web", "stdout", time.Now(), []byte("kept"))
+			path := serveSocket(t, sup)
+			out, errw := newGatedWriter(), &syncBuffer{}
+			done := make(chan int)
+			go func() { done <- ctl.Main(append([]string{"--socket", path}, c.args...), out, errw) }()
+			// The stream is up once tend ctl writes (and is held): the kept
+			// line, or one of the events published until then.
+			for waiting := true; waiting; {
+				select {
+				case <-out.first:
+					waiting = false
+				case <-time.After(20 * time.Millisecond):
+					sup.Events.Publish(supervise.Happening{Time: time.Now(), Kind: supervise.KindReload, Reason: "hello"})
+				}
+			}
+			c.flood(sup)
+			close(out.gate)
+			var code int
+			select {
+			case code = <-done:
+			case <-time.After(10 * time.Second):
+				t.Fatal("tend ctl did not end after it was dropped")
+			}
+			if wantErr := "tend ctl: " + c.want + " (the reader was too slow)\n"; code != 3 || errw.String() != wantErr {
+				t.Fatalf("exit %d, stderr %q; want 3 and %q", code, errw.String(), wantErr)
+			}
+			if strings.HasPrefix(c.name, "logs --json") {
+				lines := strings.Split(strings.TrimSpace(out.buf.String()), "\n")
+				var d map[string]any
+				if err := json.Unmarshal([]byte(lines[len(lines)-1]), &d); err != nil || d["dropped"] != true || d["behind"] != 1024.0 || d["reason"] != c.want {
+					t.Fatalf("last object %q (%v)", lines[len(lines)-1], err)
+				}
+			}
+		})
 	}
 }
 

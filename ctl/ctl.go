@@ -9,14 +9,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/tend-init/tend/config"
 	"github.com/tend-init/tend/httpwire"
+	"github.com/tend-init/tend/logging"
 	"github.com/tend-init/tend/supervise"
 )
 
@@ -27,17 +29,35 @@ const ctlUsage = `usage: tend ctl [--socket PATH] VERB [ARGS]
   reload                   read the config file again
   shutdown                 stop everything and exit
   health                   exit 0 when every service is healthy, else 1
-  logs [-f] [-n N] [NAME] [--json]
+  logs [-f] [-n N] [NAME] [--json] [--raw]
                            recent output of NAME (of every service without it); -f follows
-  events [--json]          state, readiness, health, reload and shutdown events as they happen
+  events [--json] [--raw]  state, readiness, health, reload and shutdown events as they happen
   metrics                  the Prometheus metrics
   poweroff|reboot          VM mode only
+On a terminal, control characters in what services wrote are shown escaped
+(\x1b); --raw writes them as they are.
 The socket is --socket, else control_socket from $TEND_CONFIG, else ` + config.DefaultControlSocket
 
+// exitDropped is the exit status when tend dropped a followed stream
+// because it was read too slowly: not 0, which is a stream that tend ended
+// by exiting, nor 1, which is a refusal.
+const exitDropped = 3
+
+// isTerminal tells whether w is a terminal; a variable, for the tests.
+var isTerminal = func(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok || f == nil {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}
+
 // Main runs `tend ctl` and returns its exit status: 0 done, 1 refused or
-// unhealthy or unreachable, 2 a usage error.
+// unhealthy or unreachable, 2 a usage error, 3 a followed stream that tend
+// dropped because it was read too slowly.
 func Main(args []string, stdout, stderr io.Writer) int {
-	socket, jsonOut := "", false
+	socket, jsonOut, raw := "", false, false
 	var rest []string
 	for i := 0; i < len(args); i++ {
 		switch a := args[i]; {
@@ -48,6 +68,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 			socket = strings.TrimPrefix(a, "--socket=")
 		case a == "--json":
 			jsonOut = true
+		case a == "--raw":
+			raw = true
 		case a == "-h" || a == "--help":
 			fmt.Fprintln(stdout, ctlUsage)
 			return 0
@@ -59,10 +81,14 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, ctlUsage)
 		return 2
 	}
+	where := socketFrom{flag: socket != ""}
 	if socket == "" {
-		socket = socketFromConfig()
+		socket, where = socketFromConfig()
 	}
-	c := &client{socket: socket, out: stdout, errw: stderr, json: jsonOut}
+	// Like journalctl: escaped for a terminal, as they are for a pipe or a
+	// file, where the bytes may be what is wanted.
+	c := &client{socket: socket, where: where, out: stdout, errw: stderr, json: jsonOut,
+		escapeOut: !raw && isTerminal(stdout), escapeErr: !raw && isTerminal(stderr)}
 	verb, params := rest[0], rest[1:]
 	if verb == "logs" {
 		return c.logs(params)
@@ -99,23 +125,63 @@ func Main(args []string, stdout, stderr io.Writer) int {
 // socketFromConfig finds the socket of the tend that TEND_CONFIG belongs to.
 // It reads only the file's top-level keys: tend ctl does not pay for every
 // service of a big config.
-func socketFromConfig() string {
+func socketFromConfig() (string, socketFrom) {
 	path := os.Getenv("TEND_CONFIG")
 	if path == "" {
-		return config.DefaultControlSocket
+		return config.DefaultControlSocket, socketFrom{}
 	}
 	socket, err := config.ControlSocket(path, os.LookupEnv)
-	if err != nil || socket == "" {
-		return config.DefaultControlSocket
+	if err != nil {
+		return config.DefaultControlSocket, socketFrom{config: path, err: err}
 	}
-	return socket
+	if socket == "" {
+		return config.DefaultControlSocket, socketFrom{config: path, off: true}
+	}
+	return socket, socketFrom{config: path, fromConfig: true}
+}
+
+// socketFrom is where the socket's path came from, for the hint when it
+// cannot be reached.
+type socketFrom struct {
+	flag       bool   // --socket
+	config     string // TEND_CONFIG
+	fromConfig bool   // control_socket of config
+	off        bool   // config has control_socket = ""
+	err        error  // config could not be read
 }
 
 type client struct {
-	socket string
-	out    io.Writer
-	errw   io.Writer
-	json   bool
+	socket               string
+	where                socketFrom
+	out                  io.Writer
+	errw                 io.Writer
+	json                 bool
+	escapeOut, escapeErr bool // stdout, stderr is a terminal: escape control characters
+}
+
+// text is s as it may be written to stdout: escaped for a terminal.
+func (c *client) text(s string) string {
+	if c.escapeOut {
+		return logging.Printable(s)
+	}
+	return s
+}
+
+// errText is s as it may be written to stderr.
+func (c *client) errText(s string) string {
+	if c.escapeErr {
+		return logging.Printable(s)
+	}
+	return s
+}
+
+// jsonOut is JSON text as it may be written to stdout: JSON still, with
+// what encoding/json leaves raw escaped for a terminal.
+func (c *client) jsonOut(b []byte) []byte {
+	if c.escapeOut {
+		return logging.PrintableJSON(b)
+	}
+	return b
 }
 
 // show sends one request and prints the answer with render (or as JSON).
@@ -123,11 +189,11 @@ type client struct {
 func (c *client) show(method, path string, body []byte, render func([]byte) error) int {
 	code, data, err := c.do(method, path, body)
 	if err != nil {
-		fmt.Fprintf(c.errw, "tend ctl: cannot reach tend at %s: %v\n", c.socket, err)
+		c.unreachable(err)
 		return 1
 	}
 	if c.json {
-		c.out.Write(data)
+		c.out.Write(c.jsonOut(data))
 	}
 	if code < 200 || code > 299 {
 		c.explain(code, data)
@@ -169,12 +235,12 @@ func (c *client) explain(code int, data []byte) {
 	case e.Error == "":
 		fmt.Fprintf(c.errw, "tend ctl: %s:\n", status)
 	case code >= 400 && code < 500:
-		fmt.Fprintf(c.errw, "tend ctl: %s\n", e.Error)
+		fmt.Fprintf(c.errw, "tend ctl: %s\n", c.errText(e.Error))
 	default:
-		fmt.Fprintf(c.errw, "tend ctl: %s: %s\n", status, e.Error)
+		fmt.Fprintf(c.errw, "tend ctl: %s: %s\n", status, c.errText(e.Error))
 	}
 	for _, line := range append(e.Errors, e.Reasons...) {
-		fmt.Fprintf(c.errw, "  %s\n", line)
+		fmt.Fprintf(c.errw, "  %s\n", c.errText(line))
 	}
 }
 
@@ -194,7 +260,7 @@ func (c *client) do(method, path string, body []byte) (int, []byte, error) {
 }
 
 func (c *client) once(method, path string, body []byte) (int, []byte, error) {
-	conn, err := net.DialTimeout("unix", c.socket, 5*time.Second)
+	conn, err := c.dial()
 	if err != nil {
 		return 0, nil, err
 	}
@@ -260,11 +326,11 @@ func (c *client) table(data []byte) error {
 func (c *client) health() int {
 	code, data, err := c.do("GET", "/v1/health", nil)
 	if err != nil {
-		fmt.Fprintf(c.errw, "tend ctl: cannot reach tend at %s: %v\n", c.socket, err)
+		c.unreachable(err)
 		return 1
 	}
 	if c.json {
-		c.out.Write(data)
+		c.out.Write(c.jsonOut(data))
 	}
 	var h struct {
 		Healthy *bool    `json:"healthy"`
@@ -281,7 +347,7 @@ func (c *client) health() int {
 		if !c.json {
 			fmt.Fprintln(c.out, "unhealthy:")
 			for _, r := range h.Reasons {
-				fmt.Fprintln(c.out, "  "+r)
+				fmt.Fprintln(c.out, "  "+c.text(r))
 			}
 			if len(h.Reasons) == 0 {
 				fmt.Fprintln(c.out, "  (tend gave no reason)")

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/sirupsen/logrus"
 )
@@ -54,5 +55,65 @@ func TestFormats(t *testing.T) {
 	}
 	if strings.Contains(out.String(), "\x1b") {
 		t.Error("colour without a terminal")
+	}
+}
+
+// TestFormatsEscapeControlCharacters is issue 18: a service's STATUS= text
+// with terminal escapes is logged, in every format, without one raw
+// control byte, DEL, C1 control or invalid UTF-8.
+func TestFormatsEscapeControlCharacters(t *testing.T) {
+	status := "\x1b]0;TITLE\a\x1b[2J\u009b31m\x7f\xff\ttab"
+	l := logrus.New()
+	e := logrus.NewEntry(l).WithFields(logrus.Fields{"service": "db\x1b[1m", "why": status, "k\x1b": "v"})
+	e.Time, e.Level, e.Message = time.Date(2026, 11, 29, 12, 1, 7, 0, time.UTC), logrus.InfoLevel, "status: "+status
+	raw := func(b []byte) bool {
+		s := strings.TrimSuffix(string(b), "\n")
+		return strings.ContainsAny(s, "\x1b\a\x7f\u009b\n") || !utf8.ValidString(s)
+	}
+	want := `12:01:07 INFO  db\x1b[1m status: \x1b]0;TITLE\a\x1b[2J\u009b31m\x7f\xff` + "\ttab" + ` k\x1b=v why="\x1b]0;TITLE\a\x1b[2J\u009b31m\x7f\xff\ttab"` + "\n"
+	if b, _ := NewFormatter(FormatText, false).Format(e); string(b) != want {
+		t.Errorf("text:\n got %q\nwant %q", b, want)
+	}
+	for _, format := range []string{FormatText, FormatLogfmt, FormatJSON} {
+		b, err := NewFormatter(format, false).Format(e)
+		if err != nil || raw(b) {
+			t.Errorf("%s: %v %q", format, err, b)
+		}
+	}
+	b, _ := NewFormatter(FormatJSON, false).Format(e)
+	var fields map[string]string
+	if err := json.Unmarshal(b, &fields); err != nil || fields["why"] != strings.ToValidUTF8(status, "\ufffd") {
+		t.Errorf("json no longer reads back: %v %q", err, fields["why"])
+	}
+}
+
+func TestPrintable(t *testing.T) {
+	cases := map[string]string{
+		"plain text, 100%":   "plain text, 100%",
+		"tab\tstays":         "tab\tstays",
+		"naïve → ünïcode ✓":  "naïve → ünïcode ✓",
+		"\x00\x01\b\f\n\r\v": `\x00\x01\b\f\n\r\v`,
+		"\x1b[31mred\x1b[0m": `\x1b[31mred\x1b[0m`,
+		"del\x7f":            `del\x7f`,
+		"c1 \u0080\u009f":    `c1 \u0080\u009f`,
+		"\u00a0nbsp":         "\u00a0nbsp",
+		"bad \xff\xc2":       `bad \xff\xc2`,
+		`back\slash`:         `back\slash`,
+		"\ufffd":             "\ufffd",
+	}
+	for in, want := range cases {
+		if got := Printable(in); got != want {
+			t.Errorf("Printable(%q) = %q, want %q", in, got, want)
+		}
+	}
+	jsonCases := map[string]string{
+		`{"a":"b"}` + "\n":             `{"a":"b"}` + "\n",
+		"{\"a\":\"\x7f\u009b\u00e9\"}": `{"a":"\u007f\u009bé"}`,
+		"{\"a\":\"\xff\x1b\"}":         `{"a":"\ufffd\u001b"}`,
+	}
+	for in, want := range jsonCases {
+		if got := string(PrintableJSON([]byte(in))); got != want {
+			t.Errorf("PrintableJSON(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

@@ -12,6 +12,9 @@ import (
 
 // LogLine is one line a service wrote, as `tend ctl logs` shows it.
 type LogLine struct {
+	// Seq orders lines: it is given as a line enters the ring, from one
+	// counter for every service, so it holds when the wall clock jumps.
+	Seq     uint64    `json:"seq"`
 	Time    time.Time `json:"time"`
 	Service string    `json:"service"`
 	Stream  string    `json:"stream"`
@@ -21,15 +24,17 @@ type LogLine struct {
 // Logs keeps each service's recent output in a ring of at most a fixed
 // number of bytes, and hands new lines to followers. A follower that does
 // not keep up is dropped (its channel closed), never waited for: the pumps
-// that feed Logs must not slow down for a client.
+// that feed Logs must not slow down for a client. Lines are ordered by
+// their Seq, never by time: the wall clock may go back.
 type Logs struct {
 	mu        sync.Mutex
-	max       int // bytes of ring per service
+	max       int    // bytes of ring per service
+	seq       uint64 // the last Seq given
 	rings     map[string]*ring
 	followers map[*follower]bool
 }
 
-// DefaultLogBytes is each service's ring: about 90 lines of 80 characters,
+// DefaultLogBytes is each service's ring: about 80 lines of 80 characters,
 // 8 MiB for 1,000 services whose rings are all full (their memory is
 // outside Go's heap, so it costs that and no more).
 const DefaultLogBytes = 8 << 10
@@ -38,7 +43,8 @@ const DefaultLogBytes = 8 << 10
 const MinLogBytes = 4 << 10
 
 // followBuffer is how many lines a follower may lag behind before it is
-// dropped.
+// dropped. Its channel has this capacity: a dropped follower's was full,
+// so cap tells how far behind it was.
 const followBuffer = 1024
 
 // NewLogs keeps maxBytes of output per service (DefaultLogBytes if <= 0).
@@ -55,23 +61,66 @@ type follower struct {
 	ch      chan LogLine
 }
 
-// Add records a line; it never blocks.
+// Add records a line of service; it never blocks.
 func (l *Logs) Add(service, stream string, at time.Time, line []byte) {
 	if l == nil {
 		return
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.add(l.ringLocked(service), service, stream, at, line)
+}
+
+// writer is where the lines of one run of a service go: its pumps take it
+// when they start and keep it, so a pump still reading after Forget (an
+// orphan holds the pipe) cannot bring the forgotten ring back, and a
+// service added again gets a ring of its own.
+func (l *Logs) writer(service string) *logWriter {
+	if l == nil {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return &logWriter{logs: l, service: service, r: l.ringLocked(service)}
+}
+
+// logWriter writes one service's lines into Logs; see Logs.writer.
+type logWriter struct {
+	logs    *Logs
+	service string
+	r       *ring
+}
+
+// add records a line, unless the service has been forgotten since the
+// writer was taken; it never blocks.
+func (w *logWriter) add(stream string, at time.Time, line []byte) {
+	if w == nil {
+		return
+	}
+	w.logs.mu.Lock()
+	defer w.logs.mu.Unlock()
+	if !w.r.forgotten {
+		w.logs.add(w.r, w.service, stream, at, line)
+	}
+}
+
+func (l *Logs) ringLocked(service string) *ring {
 	r := l.rings[service]
 	if r == nil {
 		r = &ring{max: l.max}
 		l.rings[service] = r
 	}
-	r.add(at, stream, line)
+	return r
+}
+
+// add gives the line its Seq, keeps it in r and hands it to followers.
+func (l *Logs) add(r *ring, service, stream string, at time.Time, line []byte) {
+	l.seq++
+	r.add(l.seq, at, stream, line)
 	if len(l.followers) == 0 {
 		return
 	}
-	ll := LogLine{Time: at, Service: service, Stream: stream, Line: string(line)}
+	ll := LogLine{Seq: l.seq, Time: at, Service: service, Stream: stream, Line: string(line)}
 	for f := range l.followers {
 		if f.service != "" && f.service != service {
 			continue
@@ -86,9 +135,10 @@ func (l *Logs) Add(service, stream string, at time.Time, line []byte) {
 }
 
 // Recent returns the last n lines of service, or of every service merged
-// by time when service is "". n <= 0 means all that is kept. Only the lines
-// returned are copied out of the rings, and a look at many services keeps
-// just the newest n records in hand (a bounded heap), not one per line.
+// in the order they came (by Seq) when service is "". n <= 0 means all
+// that is kept. Only the lines returned are copied out of the rings, and a
+// look at many services keeps just the newest n records in hand (a bounded
+// heap), not one per line.
 func (l *Logs) Recent(service string, n int) []LogLine {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -97,18 +147,18 @@ func (l *Logs) Recent(service string, n int) []LogLine {
 		if service != "" && name != service {
 			continue
 		}
-		r.each(func(at int64, off int) {
-			f := logRef{at: at, name: name, r: r, off: off}
+		r.each(func(seq uint64, off int) {
+			f := logRef{seq: seq, name: name, r: r, off: off}
 			switch {
 			case n <= 0 || len(newest) < n:
 				heap.Push(&newest, f)
-			case at > newest[0].at:
+			case seq > newest[0].seq:
 				newest[0] = f
 				heap.Fix(&newest, 0)
 			}
 		})
 	}
-	sort.Sort(byTime(newest))
+	sort.Slice(newest, func(i, j int) bool { return newest[i].seq < newest[j].seq })
 	out := make([]LogLine, len(newest))
 	for i, f := range newest {
 		out[i] = f.r.line(f.off, f.name)
@@ -118,17 +168,17 @@ func (l *Logs) Recent(service string, n int) []LogLine {
 
 // logRef points at one record of a ring.
 type logRef struct {
-	at   int64
+	seq  uint64
 	name string
 	r    *ring
 	off  int
 }
 
-// refHeap is a min-heap by time: its root is the oldest record kept.
+// refHeap is a min-heap by Seq: its root is the oldest record kept.
 type refHeap []logRef
 
 func (h refHeap) Len() int           { return len(h) }
-func (h refHeap) Less(i, j int) bool { return h[i].at < h[j].at }
+func (h refHeap) Less(i, j int) bool { return h[i].seq < h[j].seq }
 func (h refHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
 func (h *refHeap) Push(x any)        { *h = append(*h, x.(logRef)) }
 func (h *refHeap) Pop() any {
@@ -138,24 +188,10 @@ func (h *refHeap) Pop() any {
 	return x
 }
 
-// byTime sorts records oldest first; records of one time keep their
-// service's order (each ring's own order) by offset.
-type byTime []logRef
-
-func (b byTime) Len() int      { return len(b) }
-func (b byTime) Swap(i, j int) { b[i], b[j] = b[j], b[i] }
-func (b byTime) Less(i, j int) bool {
-	if b[i].at != b[j].at {
-		return b[i].at < b[j].at
-	}
-	if b[i].name != b[j].name {
-		return b[i].name < b[j].name
-	}
-	return b[i].r.age(b[i].off) < b[j].r.age(b[j].off)
-}
-
 // Follow streams new lines of service ("" for all) until stop is called or
-// the follower falls behind; then the channel is closed.
+// the follower falls behind followBuffer lines; then the channel is
+// closed. Nothing else closes it, so a reader that sees it closed before
+// calling stop was dropped.
 func (l *Logs) Follow(service string) (lines <-chan LogLine, stop func()) {
 	f := &follower{service: service, ch: make(chan LogLine, followBuffer)}
 	l.mu.Lock()
@@ -171,7 +207,8 @@ func (l *Logs) Follow(service string) (lines <-chan LogLine, stop func()) {
 	}
 }
 
-// Forget drops a service's ring (it was removed by a reload).
+// Forget drops a service's ring (it was removed by a reload). A writer
+// taken before keeps nothing from now on; a later one starts a new ring.
 func (l *Logs) Forget(service string) {
 	if l == nil {
 		return
@@ -179,13 +216,14 @@ func (l *Logs) Forget(service string) {
 	l.mu.Lock()
 	if r := l.rings[service]; r != nil {
 		r.free()
+		r.forgotten = true
 		delete(l.rings, service)
 	}
 	l.mu.Unlock()
 }
 
 // ring is one service's recent output: a circular buffer of max bytes
-// holding records [8 time][1 stream][4 length][line], oldest first, the
+// holding records [8 seq][8 time][1 stream][4 length][line], oldest first, the
 // oldest dropped whole to make room. Its memory is mapped on the first
 // line, outside Go's heap: the garbage collector neither scans it nor
 // counts it towards its next target, so 1,000 full rings cost their bytes
@@ -196,16 +234,21 @@ type ring struct {
 	mapped     bool
 	start, end int // offsets of the oldest record and of the free space
 	used       int
+	forgotten  bool // Forget dropped it: a writer holding it keeps nothing
 }
 
+// The record head: seq, time, stream, length.
 const (
-	recordHead = 13
+	offTime    = 8
+	offStream  = 16
+	offLength  = 17
+	recordHead = 21
 	// maxKept is the longest line a ring keeps whole; a longer one is cut
 	// in the ring (the output stream itself keeps it whole).
 	maxKept = 4<<10 - recordHead
 )
 
-func (r *ring) add(at time.Time, stream string, line []byte) {
+func (r *ring) add(seq uint64, at time.Time, stream string, line []byte) {
 	if r.buf == nil {
 		r.alloc()
 	}
@@ -216,15 +259,16 @@ func (r *ring) add(at time.Time, stream string, line []byte) {
 	for r.max-r.used < need {
 		var head [recordHead]byte
 		r.read(r.start, head[:])
-		n := recordHead + int(binary.LittleEndian.Uint32(head[9:]))
+		n := recordHead + int(binary.LittleEndian.Uint32(head[offLength:]))
 		r.start, r.used = (r.start+n)%r.max, r.used-n
 	}
 	var head [recordHead]byte
-	binary.LittleEndian.PutUint64(head[0:], uint64(at.UnixNano()))
+	binary.LittleEndian.PutUint64(head[0:], seq)
+	binary.LittleEndian.PutUint64(head[offTime:], uint64(at.UnixNano()))
 	if stream == "stderr" {
-		head[8] = 1
+		head[offStream] = 1
 	}
-	binary.LittleEndian.PutUint32(head[9:], uint32(len(line)))
+	binary.LittleEndian.PutUint32(head[offLength:], uint32(len(line)))
 	r.write(head[:])
 	r.write(line)
 	r.used += need
@@ -243,31 +287,32 @@ func (r *ring) read(at int, p []byte) {
 	copy(p[n:], r.buf)
 }
 
-// each calls fn with the time and offset of every record, oldest first.
-func (r *ring) each(fn func(at int64, off int)) {
+// each calls fn with the Seq and offset of every record, oldest first.
+func (r *ring) each(fn func(seq uint64, off int)) {
 	var head [recordHead]byte
 	for at, left := r.start, r.used; left > 0; {
 		r.read(at, head[:])
-		n := recordHead + int(binary.LittleEndian.Uint32(head[9:]))
-		fn(int64(binary.LittleEndian.Uint64(head[:])), at)
+		n := recordHead + int(binary.LittleEndian.Uint32(head[offLength:]))
+		fn(binary.LittleEndian.Uint64(head[:]), at)
 		at, left = (at+n)%r.max, left-n
 	}
 }
-
-// age orders offsets of one ring, oldest first, across the wrap.
-func (r *ring) age(off int) int { return (off - r.start + r.max) % r.max }
 
 // line decodes the record at off.
 func (r *ring) line(off int, service string) LogLine {
 	var head [recordHead]byte
 	r.read(off, head[:])
-	text := make([]byte, binary.LittleEndian.Uint32(head[9:]))
+	text := make([]byte, binary.LittleEndian.Uint32(head[offLength:]))
 	r.read((off+recordHead)%r.max, text)
 	stream := "stdout"
-	if head[8] == 1 {
+	if head[offStream] == 1 {
 		stream = "stderr"
 	}
-	return LogLine{Time: time.Unix(0, int64(binary.LittleEndian.Uint64(head[:]))), Service: service, Stream: stream, Line: string(text)}
+	return LogLine{
+		Seq:     binary.LittleEndian.Uint64(head[:]),
+		Time:    time.Unix(0, int64(binary.LittleEndian.Uint64(head[offTime:]))),
+		Service: service, Stream: stream, Line: string(text),
+	}
 }
 
 // alloc maps the ring's memory; the heap serves if mapping fails.

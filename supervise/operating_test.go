@@ -1,6 +1,7 @@
 package supervise
 
 import (
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -53,6 +54,29 @@ func TestLogsKeepRecentLinesWithinBounds(t *testing.T) {
 	}
 }
 
+// TestLogSeqIsOneCounterForEveryService: every line gets the next Seq as
+// it is kept, whichever service wrote it and whatever its time; the JSON
+// of a line has it.
+func TestLogSeqIsOneCounterForEveryService(t *testing.T) {
+	l := NewLogs(0)
+	at := time.Unix(5000, 0)
+	for i := range 10 {
+		l.Add([]string{"a", "b"}[i%2], "stdout", at.Add(-time.Duration(i)*time.Minute), fmt.Appendf(nil, "%d", i))
+	}
+	for i, line := range l.Recent("", 0) {
+		if line.Seq != uint64(i+1) || line.Line != fmt.Sprint(i) {
+			t.Fatalf("line %d: seq %d %q; want seq %d %q", i, line.Seq, line.Line, i+1, fmt.Sprint(i))
+		}
+	}
+	if b := l.Recent("b", 1); len(b) != 1 || b[0].Seq != 10 {
+		t.Fatalf("b's last line: %+v, want seq 10", b)
+	}
+	b, _ := json.Marshal(l.Recent("a", 1)[0])
+	if !strings.Contains(string(b), `"seq":9,`) {
+		t.Fatalf("no seq in the JSON of a line: %s", b)
+	}
+}
+
 func TestSlowFollowerIsDroppedNotWaitedFor(t *testing.T) {
 	l := NewLogs(0)
 	fast, stopFast := l.Follow("svc")
@@ -71,8 +95,8 @@ func TestSlowFollowerIsDroppedNotWaitedFor(t *testing.T) {
 	for range slow {
 		n++
 	}
-	if n != followBuffer {
-		t.Fatalf("the slow follower got %d lines before it was dropped, want %d", n, followBuffer)
+	if n != followBuffer || cap(slow) != followBuffer {
+		t.Fatalf("the slow follower got %d lines before it was dropped, want %d, its capacity (%d)", n, followBuffer, cap(slow))
 	}
 	stopFast()
 	<-done
@@ -165,9 +189,9 @@ func TestRingAgreesWithASlice(t *testing.T) {
 			}
 			line := strings.Repeat(string(rune('a'+i%26)), n)
 			at := time.Unix(0, int64(i))
-			r.add(at, "stdout", []byte(line))
+			r.add(uint64(i+1), at, "stdout", []byte(line))
 			kept := line[:min(len(line), maxKept, size-recordHead)]
-			model = append(model, LogLine{Time: at, Service: "s", Stream: "stdout", Line: kept})
+			model = append(model, LogLine{Seq: uint64(i + 1), Time: at, Service: "s", Stream: "stdout", Line: kept})
 			modelBytes += recordHead + len(kept)
 			for modelBytes > size {
 				modelBytes -= recordHead + len(model[0].Line)
@@ -191,6 +215,6 @@ func TestRingAgreesWithASlice(t *testing.T) {
 
 // appendLines decodes every record of a ring, oldest first.
 func (r *ring) appendLines(out []LogLine, service string) []LogLine {
-	r.each(func(_ int64, off int) { out = append(out, r.line(off, service)) })
+	r.each(func(_ uint64, off int) { out = append(out, r.line(off, service)) })
 	return out
 }

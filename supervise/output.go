@@ -122,11 +122,14 @@ func (o *runOutput) endChan() <-chan struct{} {
 func (s *Sink) pump(service, stream string, r *os.File, run *runOutput) {
 	s.wg.Add(1)
 	s.pumps.Add(1)
+	// The ring is taken on the caller's goroutine: a Forget after the run
+	// started then surely comes after it.
+	logs := s.logs.writer(service)
 	guard.Go("output of "+service, func() {
 		defer s.wg.Done()
 		defer s.pumps.Add(-1)
 		defer r.Close()
-		p := pump{sink: s, service: service, stream: stream, run: run, buf: make([]byte, readChunk)}
+		p := pump{sink: s, service: service, stream: stream, run: run, logs: logs, buf: make([]byte, readChunk)}
 		defer p.report()
 		for {
 			n, err := r.Read(p.buf)
@@ -144,6 +147,7 @@ type pump struct {
 	sink            *Sink
 	service, stream string
 	run             *runOutput // nil: a run that never ends
+	logs            *logWriter // the ring of this run's service, taken as the pump started
 	buf             []byte
 	partial         []byte // the start of a line whose end has not come yet
 	out             []byte // formatted lines waiting to be queued
@@ -202,7 +206,7 @@ func (p *pump) piece(now time.Time, line []byte) {
 	}
 	p.out = p.sink.format(p.out, now, p.service, p.stream, line)
 	p.lines++
-	p.sink.logs.Add(p.service, p.stream, now, line)
+	p.logs.add(p.stream, now, line)
 }
 
 // flush queues the formatted lines, handing their buffer over: 2,000

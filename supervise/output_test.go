@@ -520,3 +520,90 @@ func TestOutputCrashLoopOnSlowReader(t *testing.T) {
 		}
 	}
 }
+
+// TestLogsKeepArrivalOrderWhenTheClockGoesBack is issue 18: the wall clock
+// is set back an hour (date -s) while a service writes. The newest lines
+// are those that came last, whatever their times say.
+func TestLogsKeepArrivalOrderWhenTheClockGoesBack(t *testing.T) {
+	out := &gateWriter{}
+	sink := NewSink(out, out, "text")
+	start := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	var calls atomic.Int64
+	sink.now = func() time.Time { // a second a line; an hour back after the third
+		i := calls.Add(1) - 1
+		at := start.Add(time.Duration(i) * time.Second)
+		if i >= 3 {
+			at = at.Add(-time.Hour)
+		}
+		return at
+	}
+	tr := startRun(t, sink, "svc")
+	for i := range 6 {
+		fmt.Fprintf(tr.out, "line %d\n", i)
+	}
+	tr.closeWriters()
+	tr.run.End()
+	if !sink.Wait(10 * time.Second) {
+		t.Fatal("the lines were not written")
+	}
+	lines := func(ll []LogLine) string {
+		var s []string
+		for _, l := range ll {
+			s = append(s, l.Line)
+		}
+		return strings.Join(s, ", ")
+	}
+	for _, service := range []string{"svc", ""} {
+		if got := lines(sink.Logs().Recent(service, 3)); got != "line 3, line 4, line 5" {
+			t.Errorf("Recent(%q, 3) = %s; want the last three that came", service, got)
+		}
+		if got := lines(sink.Logs().Recent(service, 0)); got != "line 0, line 1, line 2, line 3, line 4, line 5" {
+			t.Errorf("Recent(%q, 0) = %s; want every line in the order it came", service, got)
+		}
+	}
+}
+
+// TestForgottenServiceStaysForgotten is issue 18: after the supervisor
+// forgets a removed service, a pump of its old run that still reads (an
+// orphan holds the pipe) must not bring its ring back; the runs of the
+// service added again by a later reload are kept.
+func TestForgottenServiceStaysForgotten(t *testing.T) {
+	out := &gateWriter{}
+	sink := NewSink(out, out, "text")
+	written := func(line string) {
+		t.Helper()
+		if !eventually(5*time.Second, func() bool { return strings.Contains(strings.Join(out.lines(), "\n"), line) }) {
+			t.Fatalf("%q never written: %q", line, out.lines())
+		}
+	}
+	kept := func(service string) (s []string) {
+		for _, l := range sink.Logs().Recent(service, 0) {
+			s = append(s, l.Service+": "+l.Line)
+		}
+		return s
+	}
+	old := startRun(t, sink, "svc")
+	fmt.Fprintln(old.out, "first run")
+	written("svc | first run")
+	old.run.End() // its process is gone; an orphan keeps the pipe open
+	sink.Logs().Forget("svc")
+	fmt.Fprintln(old.out, "from the orphan")
+	written("svc | from the orphan")
+	if got := kept(""); len(got) != 0 {
+		t.Fatalf("a forgotten service's ring came back: %q", got)
+	}
+	again := startRun(t, sink, "svc") // added again by a reload
+	fmt.Fprintln(again.out, "second run")
+	fmt.Fprintln(old.out, "the orphan again")
+	written("svc | second run")
+	written("svc | the orphan again")
+	if got := strings.Join(kept("svc"), "; "); got != "svc: second run" {
+		t.Fatalf("kept %q; want the new run's line only", got)
+	}
+	old.closeWriters()
+	again.closeWriters()
+	again.run.End()
+	if !sink.Wait(10 * time.Second) {
+		t.Fatal("the pumps did not end")
+	}
+}

@@ -1,0 +1,91 @@
+package ctl
+
+import (
+	"errors"
+	"net"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// TestCLISaysWhyTendCannotBeReached is issue 18: a socket that is not
+// there, or that nobody listens on, or that may not be used, is explained
+// with what to set, by where its path came from.
+func TestCLISaysWhyTendCannotBeReached(t *testing.T) {
+	dir := t.TempDir()
+	missing := dir + "/none.sock"
+	stale := dir + "/stale.sock"
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: stale, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.SetUnlinkOnClose(false)
+	l.Close() // the file stays, as a killed tend leaves it
+	cfg := dir + "/tend.toml"
+	if err := os.WriteFile(cfg, []byte("control_socket = \""+missing+"\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	off := dir + "/off.toml"
+	if err := os.WriteFile(off, []byte("control_socket = \"\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name, config string
+		args         []string
+		want         string
+	}{
+		{"no file, --socket", "", []string{"--socket", missing, "health"},
+			"tend ctl: cannot reach tend at " + missing + ": no such file (is tend running, with this control_socket in its config?)\n"},
+		{"no file, TEND_CONFIG", cfg, []string{"status"},
+			"tend ctl: cannot reach tend at " + missing + ": no such file (is tend running? control_socket in " + cfg + " (TEND_CONFIG) says this path)\n"},
+		{"TEND_CONFIG turns it off", off, []string{"logs", "-f"},
+			`; ` + off + ` (TEND_CONFIG) has control_socket = "", which turns the control API off, so this is the default path` + "\n"},
+		{"TEND_CONFIG unreadable", dir + "/nope.toml", []string{"events"},
+			"; TEND_CONFIG names " + dir + "/nope.toml, which tend ctl could not read (no such file or directory), so this is the default path\n"},
+		{"nobody listens", "", []string{"--socket", stale, "health"},
+			"tend ctl: cannot reach tend at " + stale + ": connection refused (the file is there but no tend listens on it: tend has ended, or this is not its socket)\n"},
+		{"nobody listens, stream", "", []string{"--socket", stale, "logs", "-f"},
+			"tend ctl: cannot reach tend at " + stale + ": connection refused ("},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Setenv("TEND_CONFIG", c.config)
+			var out, errw strings.Builder
+			code := Main(c.args, &out, &errw)
+			if code != 1 || !strings.Contains(errw.String(), c.want) {
+				t.Fatalf("exit %d\n%s\nwant %q", code, errw.String(), c.want)
+			}
+		})
+	}
+}
+
+// TestWhyNamesWhatToChange checks the explanations of what a test cannot
+// make happen for real (root may use any socket; /run/tend.sock may be
+// there).
+func TestWhyNamesWhatToChange(t *testing.T) {
+	dialErr := func(errno syscall.Errno) error {
+		return &net.OpError{Op: "dial", Net: "unix", Err: os.NewSyscallError("connect", errno)}
+	}
+	cases := []struct {
+		err  error
+		want string
+	}{
+		{dialErr(syscall.ENOENT), "no such file (is tend running with its control socket elsewhere? set control_socket in the config and pass --socket or TEND_CONFIG; a tend that is not root cannot create /run/tend.sock)"},
+		{dialErr(syscall.EACCES), "permission denied (only root and the user tend runs as may use its socket, mode 0600: run tend ctl as one of them)"},
+		{dialErr(syscall.ECONNREFUSED), "connection refused (the file is there but no tend listens on it: tend has ended, or this is not its socket)"},
+		{dialErr(syscall.EAGAIN), "tend is not taking new connections as fast as they come; try again"},
+		{dialErr(syscall.EIO), "input/output error"},
+		{errors.New("odd"), "odd"},
+	}
+	c := &client{socket: "/run/tend.sock"}
+	for _, tc := range cases {
+		if got := c.why(tc.err); got != tc.want {
+			t.Errorf("%v:\n got %s\nwant %s", tc.err, got, tc.want)
+		}
+	}
+	long := &client{socket: "/" + strings.Repeat("x", 120), where: socketFrom{flag: true}}
+	if got := long.why(dialErr(syscall.EINVAL)); !strings.Contains(got, "longer than a unix socket's 107 bytes") {
+		t.Errorf("a path too long: %s", got)
+	}
+}
