@@ -2,6 +2,11 @@ package pid1
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -33,7 +38,7 @@ func startControl(cfg *config.Config, sup *supervise.Supervisor, power api.Power
 	}
 	answered, err := control.Serve(ctx, cfg.ControlSocket, h, log)
 	if err != nil {
-		log.Warnf("control socket %s: %v; the control API is off", cfg.ControlSocket, err)
+		log.Warn(socketRefused(cfg.ControlSocket, err, os.Getuid()))
 		return cancel
 	}
 	log.Infof("control API on %s", cfg.ControlSocket)
@@ -49,3 +54,14 @@ func startControl(cfg *config.Config, sup *supervise.Supervisor, power api.Power
 
 // answerDrain bounds the wait for answers in flight at exit.
 const answerDrain = time.Second
+
+// socketRefused is the warning for a control socket tend could not open:
+// what failed, what to set, and what the operator will see (tend ctl,
+// the HEALTHCHECK of a non-root image, fails until it is fixed).
+func socketRefused(path string, err error, uid int) string {
+	msg := fmt.Sprintf("control socket %s: %v; the control API is off, so tend ctl (and a HEALTHCHECK that runs tend ctl health) cannot reach tend", path, err)
+	if errors.Is(err, fs.ErrPermission) && uid != 0 {
+		msg += fmt.Sprintf("; tend runs as uid %d, which cannot create %s: set control_socket to a path this user can write (control_socket = \"/tmp/tend.sock\", say) and give tend ctl the same path with --socket or TEND_CONFIG", uid, filepath.Dir(path))
+	}
+	return msg
+}
