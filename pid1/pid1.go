@@ -112,19 +112,18 @@ func runVM(o cli.Options, v *vm) int {
 // is a VM's init.
 func run(o cli.Options, v *vm) int {
 	urgent := signals.Urgent(o.Rewrite)
-	// Threads first: the signal subscription starts the runtime's signal
-	// thread, which must find the others already blocking queued signals.
-	tuneRuntime(o.Config == "", signals.ThreadBlocked(urgent))
-
-	// Subscribe before anything else can happen: until then a SIGTERM, a
-	// SIGPIPE or a SIGSEGV sent with kill would end tend. The signals tend
-	// acts on get a channel of their own, so a flood of others can never
-	// crowd them out (os/signal drops what does not fit in a channel).
+	// Subscribe as early as the threads' masks allow (tuneRuntime): until
+	// then a SIGTERM, a SIGHUP or a SIGSEGV sent with kill would end tend.
+	// The signals tend acts on get a channel of their own, so a flood of
+	// others can never crowd them out (os/signal drops what does not fit
+	// in a channel).
 	chld := make(chan os.Signal, 1)
 	queue := signals.NewQueue(urgent)
-	queue.Subscribe(chld)
+	tuneRuntime(o.Config == "", signals.ThreadBlocked(urgent), func() {
+		queue.Subscribe(chld)
+		signals.ShieldReserved(os.Getpid() == 1)
+	})
 	sigs := queue.C()
-	signals.ShieldReserved(os.Getpid() == 1)
 
 	if v != nil {
 		// File systems and the console first, so that even a bad config

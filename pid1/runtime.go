@@ -19,13 +19,16 @@ import (
 // threads tend will ever need, in code rather than through GODEBUG/GOGC
 // variables, which children would inherit. (The //go:debug lines in
 // main.go stop the once-a-second GOMAXPROCS refresh.)
-func tuneRuntime(wrapper bool, blocked []unix.Signal) {
+//
+// subscribe is called as early as the masks allow (see reserveThreads):
+// until it has run, a SIGTERM or SIGHUP sent with kill ends tend.
+func tuneRuntime(wrapper bool, blocked []unix.Signal, subscribe func()) {
 	floor := int64(16 << 20)
 	if !wrapper {
 		floor = 24 << 20
 	}
+	reserveThreads(blocked, wrapper, subscribe)
 	followLiveHeap(floor)
-	reserveThreads(blocked, wrapper)
 	// The runtime opens the network poller (epoll and an eventfd) the first
 	// time a timer is set, and a poller it cannot open is a fatal error. A
 	// timer now takes the two descriptors while there are some to take; a
@@ -108,14 +111,24 @@ const (
 // Each of them also blocks the queued signals and the terminal's stop
 // signals (signals.ThreadBlocked), which then reach only the threads that
 // run no goroutine: sysmon, the template thread and the runtime's signal
-// thread, started later by the first signal.Notify.
+// thread, started by the first signal.Notify.
 //
 // For the length of it GOMAXPROCS is 1: with a second P idle, waking the
 // locked goroutines would have the runtime start a spinning thread of its
 // own when every thread is taken, one the mask never reaches. With one P,
 // every thread made here is made for, and blocked by, a locked goroutine,
 // and every thread made before (at most a few, idle) is reused by one.
-func reserveThreads(blocked []unix.Signal, wrapper bool) {
+//
+// The subscription comes between two rounds, as early as it can: its
+// first signal.Notify starts os/signal's loop, whose goroutine then sleeps
+// for good in a system call on whatever thread runs it, so that thread
+// must already block the queued signals. A first round of earlyThreads
+// leaves that many masked threads idle for it (and for the main
+// goroutine); subscribing before any round left the loop on an unmasked
+// thread, and a flood of real-time signals then held a SIGTERM up for tens
+// of seconds (docs/reliability.md, "The first milliseconds"). The second
+// round makes the rest.
+func reserveThreads(blocked []unix.Signal, wrapper bool, subscribe func()) {
 	procs := min(runtime.GOMAXPROCS(1), maxProcs)
 	spare := spareThreads
 	if wrapper {
@@ -123,7 +136,20 @@ func reserveThreads(blocked []unix.Signal, wrapper bool) {
 	}
 	defer runtime.GOMAXPROCS(procs)
 	set := signals.SetOf(blocked)
-	n := procs + spare
+	lockThreads(set, earlyThreads)
+	subscribe()
+	lockThreads(set, procs+spare)
+}
+
+// earlyThreads is the first round of reserveThreads: the os/signal loop's
+// thread, the runtime's signal thread and the main goroutine's, with one
+// to spare.
+const earlyThreads = 4
+
+// lockThreads has n goroutines lock a thread each at the same time, block
+// set on it, and let go: the runtime must make that many threads, or reuse
+// idle ones, and they stay in its pool with set blocked.
+func lockThreads(set unix.Sigset_t, n int) {
 	var arrived atomic.Int32
 	var exited sync.WaitGroup
 	release := make(chan struct{})
