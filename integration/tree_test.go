@@ -384,7 +384,9 @@ crash_loop = { max_restarts = 1000000, window = "1s", backoff = "10ms" }
 		samples = append(samples, take())
 	}
 	first, last := samples[0], samples[len(samples)-1]
-	if last.restarts-first.restarts < 200 {
+	// 100 restarts are enough to see descriptors pile up (one per run
+	// would be 100); a loaded machine managed 149 in 8 s, an idle one 500.
+	if last.restarts-first.restarts < 100 {
 		t.Fatalf("only %d restarts between %s and %s: the test proves nothing\n%s", last.restarts-first.restarts, first.at, last.at, c.errb.String())
 	}
 	if last.fds-first.fds > 20 {
