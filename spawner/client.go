@@ -140,7 +140,10 @@ func supported(sys *syscall.SysProcAttr) bool {
 // caller forks in-process. ok true: err is the child's start error (the
 // exec's errno), or pid is the child's.
 func (c *Client) Spawn(path string, cmd reaper.Cmd) (pid int, err error, ok bool) {
-	if !supported(cmd.Sys) || len(cmd.Files) > maxRights-1 {
+	// CLONE_INTO_CGROUP needs clone3, and clone3 refuses CLONE_PARENT
+	// with an exit signal (EINVAL), which Go's ForkExec always sets: in
+	// cgroup mode services are forked in-process, as before.
+	if !supported(cmd.Sys) || cmd.Sys != nil && cmd.Sys.UseCgroupFD || len(cmd.Files) > maxRights-1 {
 		return 0, nil, false
 	}
 	c.mu.Lock()
