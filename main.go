@@ -18,6 +18,7 @@ import (
 	"github.com/tend-init/tend/config"
 	"github.com/tend-init/tend/ctl"
 	"github.com/tend-init/tend/pid1"
+	"github.com/tend-init/tend/spawner"
 )
 
 // version, when set at link time (-ldflags '-X main.version=1.2.3', as
@@ -29,6 +30,10 @@ var version = ""
 var license string
 
 func main() {
+	// The spawner (tend re-executed by itself): nothing of tend runs.
+	if spawner.IsSpawner(os.Args) {
+		os.Exit(spawner.Serve())
+	}
 	// pid1.Exit: when the kernel started tend, an exit would panic the
 	// kernel ("Attempted to kill init"); it powers off instead.
 	o, err := cli.Parse(os.Args[1:], os.Getenv)

@@ -21,6 +21,7 @@ import (
 	"github.com/tend-init/tend/logging"
 	"github.com/tend-init/tend/reaper"
 	"github.com/tend-init/tend/signals"
+	"github.com/tend-init/tend/spawner"
 	"github.com/tend-init/tend/supervise"
 	"github.com/tend-init/tend/tree"
 )
@@ -181,6 +182,10 @@ func run(o cli.Options, v *vm) int {
 	tracker := tree.New(r, cfg.Cgroups)
 	defer tracker.Close()
 	log.Info(tracker.Notice())
+	// After the tracker: in tend's cgroup the spawner would be a process
+	// other than tend, and the cgroup not tend's to divide.
+	stopSpawner := startSpawner(r, log)
+	defer stopSpawner()
 	sup := supervise.New(cfg, supervise.Options{
 		Launcher:  launcher{r, tracker},
 		Log:       log,
@@ -192,6 +197,7 @@ func run(o cli.Options, v *vm) int {
 		Orphans:   r.Orphans,
 		Leftovers: func(grace time.Duration, done func()) {
 			guard.Go("leftovers", func() {
+				stopSpawner()
 				terminateLeftovers(r, grace, log)
 				done()
 			})
@@ -210,6 +216,7 @@ func run(o cli.Options, v *vm) int {
 	stopControl()
 	// The shutdown's last phase did this already; again in case Run ended
 	// by a panic. With no child left it returns at once.
+	stopSpawner()
 	terminateLeftovers(r, sup.Remaining(), log)
 	if !sink.Wait(supervise.OutputStall) {
 		log.Warn("some service output was still open when tend exited")
@@ -319,3 +326,23 @@ func dropNotice(log *logrus.Logger) func(n uint64) []byte {
 const logFlushLimit = time.Second
 
 func flushLog() { stderrLog().Flush(logFlushLimit) }
+
+// startSpawner starts the spawner (package spawner), unless TEND_SPAWNER=0
+// turns it off, and returns what stops it (once; again does nothing). A
+// spawner that cannot start leaves tend forking in-process, as before.
+func startSpawner(r *reaper.Reaper, log *logrus.Logger) (stop func()) {
+	if os.Getenv("TEND_SPAWNER") == "0" {
+		log.Info("the spawner is turned off (TEND_SPAWNER=0): services are started by forking tend")
+		return func() {}
+	}
+	sp, err := spawner.Start(r, func(why string) { log.Warn(why) })
+	if err != nil {
+		log.Warnf("cannot start the spawner (%v): services are started by forking tend", err)
+		return func() {}
+	}
+	log.Debugf("spawner running as process %d", sp.Pid())
+	return sync.OnceFunc(func() {
+		r.SetSpawner(nil)
+		sp.Stop()
+	})
+}

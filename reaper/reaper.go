@@ -73,7 +73,32 @@ type Reaper struct {
 	onOrphan []func(Exit)
 	now      func() time.Time
 	orphans  uint64 // reaped, not started through Start; under mu
+	spawner  Spawner
+	strays   int // children of the spawner that failed their exec, not reaped yet; under mu
 }
+
+// A Spawner forks and execs for the reaper in another process, which makes
+// the child tend's (CLONE_PARENT): spawner.Client. Spawn is called with the
+// reaper's lock held. ok false: it did not start the child, and the
+// reaper forks it itself. ok true: pid is the child's, or err why the
+// child could not run (the exec's errno).
+type Spawner interface {
+	Spawn(path string, c Cmd) (pid int, err error, ok bool)
+}
+
+// SetSpawner makes Start go through s (nil: fork in-process).
+func (r *Reaper) SetSpawner(s Spawner) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.spawner = s
+}
+
+// maxStrays bounds the exits taken for failed execs: a fork that failed
+// left no child, and must not hide an orphan's exit for long.
+const maxStrays = 16
+
+// strayStatus is how Go's forked child exits when its exec fails.
+const strayStatus = 253
 
 // Orphans is how many processes were reaped that no one started through
 // Start (adopted orphans), for the metrics.
@@ -151,6 +176,10 @@ func (r *Reaper) Reap() (noChildren bool) {
 		if fn, ok := r.owners[pid]; ok {
 			delete(r.owners, pid)
 			owned = append(owned, delivery{fn, e})
+		} else if r.strays > 0 && ws.Exited() && ws.ExitStatus() == strayStatus {
+			// A child of the spawner that failed its exec: Start has
+			// reported the error already.
+			r.strays--
 		} else {
 			r.orphans++
 			if len(r.onOrphan) > 0 {
@@ -209,6 +238,18 @@ func (r *Reaper) Start(c Cmd, onExit func(Exit)) (pid int, err error) {
 	attr := &syscall.ProcAttr{Dir: c.Dir, Env: c.Env, Files: c.Files, Sys: c.Sys}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.spawner != nil {
+		if pid, err, ok := r.spawner.Spawn(path, c); ok {
+			if err != nil {
+				// The child may be left as tend's zombie (exit 253): the
+				// spawner's ForkExec could not wait for it.
+				r.strays = min(r.strays+1, maxStrays)
+				return 0, startError(c.Args[0], path, err)
+			}
+			r.owners[pid] = onExit
+			return pid, nil
+		}
+	}
 	// When exec fails, ForkExec collects the failed child itself with a
 	// wait4 on that one PID; the child never ran, so no owner misses it.
 	signals.WithDefaultDispositions(func() {
