@@ -106,16 +106,7 @@ func serveMetrics(ctx context.Context, l tcpAcceptor, addr string, metrics func(
 // with a 503 when every slot is answering: the accept loop never waits
 // for a slot, so nothing queues behind a connection that holds one.
 func (m *metricsServer) take(conn *net.TCPConn) bool {
-	slot, ok := m.slots.admit(conn)
-	if !ok {
-		refuse(conn)
-		return true
-	}
-	guard.Go("metrics connection", func() {
-		defer m.slots.release(slot)
-		m.serveConn(slot)
-	})
-	return true
+	return m.slots.take(conn, "metrics connection", m.serveConn)
 }
 
 // serveConn answers the one request of a connection, under the control

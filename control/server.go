@@ -157,16 +157,7 @@ func serve(ctx context.Context, l acceptor, path string, h Handler, log *logrus.
 
 // take gives an accepted connection a slot and a goroutine, or refuses it.
 func (s *server) take(conn *net.UnixConn) bool {
-	slot, ok := s.slots.admit(conn)
-	if !ok {
-		refuse(conn)
-		return true
-	}
-	guard.Go("control connection", func() {
-		defer s.slots.release(slot)
-		s.serveConn(slot)
-	})
-	return true
+	return s.slots.take(conn, "control connection", s.serveConn)
 }
 
 // refuse answers 503 without holding up the accept loop: the answer fits

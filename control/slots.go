@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tend-init/tend/guard"
 )
 
 // maxConns bounds the connections the control socket serves at once
@@ -62,6 +64,23 @@ type connSlot[C slotConn] struct {
 }
 
 func newSlots[C slotConn](n int) *slots[C] { return &slots[C]{size: n, free: n} }
+
+// take is what both listeners do with an accepted connection: a slot and
+// a goroutine named what that serves it and then gives the slot back, or a
+// 503 when none can be had. It never waits, and the accept loop goes on
+// (true).
+func (s *slots[C]) take(conn C, what string, serve func(*connSlot[C])) bool {
+	slot, ok := s.admit(conn)
+	if !ok {
+		refuse(conn)
+		return true
+	}
+	guard.Go(what, func() {
+		defer s.release(slot)
+		serve(slot)
+	})
+	return true
+}
 
 // admit gives conn a slot, evicting a reading connection if every slot is
 // taken; false when none can be evicted.
