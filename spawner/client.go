@@ -111,16 +111,6 @@ func Start(r *reaper.Reaper, warn func(string)) (*Client, error) {
 // Pid is the spawner's process.
 func (c *Client) Pid() int { return c.pid }
 
-// Spawned is how many children the spawner started.
-func (c *Client) Spawned() uint64 { return c.spawned.Load() }
-
-// Usable reports whether starts still go through the spawner.
-func (c *Client) Usable() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.fd >= 0
-}
-
 // supported reports whether the spawner can start a child with sys: the
 // fields tend sets for services and checks. Anything else (a controlling
 // terminal, namespaces, ...) is started in-process.
