@@ -305,3 +305,32 @@ func TestZeroDelaysStillRestart(t *testing.T) {
 		h.shutdown(t)
 	})
 }
+
+// TestAskedStopSaysHowTheRunEnded: a run that was asked to end logs its
+// exit ("stopping → stopped: killed by SIGTERM"), not just "exited": an
+// exit status is never lost from the log, also in a stop.
+func TestAskedStopSaysHowTheRunEnded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := startHarness(t, testService("svc"))
+		events, stop := h.sup.Events().Subscribe()
+		defer stop()
+		if err := h.sup.Operate("svc", CmdStop); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		for {
+			select {
+			case e := <-events:
+				if e.Kind == KindState && e.From == Stopping && e.To == Stopped {
+					if e.Reason != "killed by SIGTERM" {
+						t.Fatalf("stopping → stopped: %q, want how the run ended", e.Reason)
+					}
+					h.shutdown(t)
+					return
+				}
+			default:
+				t.Fatal("no stopping → stopped event")
+			}
+		}
+	})
+}
