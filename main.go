@@ -18,6 +18,8 @@ import (
 	"github.com/tend-init/tend/config"
 	"github.com/tend-init/tend/ctl"
 	"github.com/tend-init/tend/pid1"
+	"github.com/tend-init/tend/signals"
+	"github.com/tend-init/tend/signals/early"
 	"github.com/tend-init/tend/spawner"
 )
 
@@ -43,8 +45,10 @@ func main() {
 	}
 	switch o.Subcommand {
 	case "check":
+		early.Release()
 		os.Exit(pid1.Exit(check(o)))
 	case "ctl":
+		early.Release()
 		os.Exit(pid1.Exit(ctl.Main(o.SubArgs, os.Stdout, os.Stderr)))
 	}
 	switch o.Action {
@@ -60,10 +64,28 @@ func main() {
 	case "license":
 		fmt.Print(license)
 	default:
-		os.Exit(pid1.Main(o))
+		beforeRun()
+		os.Exit(pid1.Main(o, takeEarly()))
 	}
 	os.Exit(pid1.Exit(0))
 }
+
+// takeEarly hands the signals that package early subscribed to in its init
+// function (before the flags were read, before anything that takes time)
+// to the supervisor's signal queue.
+func takeEarly() pid1.Early {
+	acted, fatal, procs, ok := early.Take()
+	if !ok {
+		return pid1.Early{}
+	}
+	return pid1.Early{
+		Signals:  signals.Early{Acted: acted, Fatal: fatal, Signals: append(early.Acted[:len(early.Acted):len(early.Acted)], early.Fatal...)},
+		MaxProcs: procs,
+	}
+}
+
+// beforeRun is a test build's hook (main_slowstart.go).
+var beforeRun = func() {}
 
 // check validates a config file: every error on its own line, exit 1 when
 // there is any. The file is the argument, else TEND_CONFIG.

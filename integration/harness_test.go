@@ -22,6 +22,7 @@ import (
 var (
 	tendBin  string // the static tend binary under test
 	panicBin string // tend built with -tags tendpanic: it panics 300ms after start
+	slowBin  string // tend built with -tags tendslowstart: it pauses 300ms before it starts
 	progBin  string // testprog, the children's helper
 	workDir  string
 )
@@ -36,12 +37,16 @@ func TestMain(m *testing.M) {
 	tendBin = filepath.Join(dir, "tend")
 	progBin = filepath.Join(dir, "testprog")
 	panicBin = filepath.Join(dir, "tend-panic")
+	slowBin = filepath.Join(dir, "tend-slow")
 	err = build(tendBin, "..")
 	if err == nil {
 		err = build(progBin, "./testprog")
 	}
 	if err == nil {
 		err = build(panicBin, "..", "-tags", "tendpanic")
+	}
+	if err == nil {
+		err = build(slowBin, "..", "-tags", "tendslowstart")
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

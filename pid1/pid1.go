@@ -40,9 +40,21 @@ func init() {
 // (see runOffMain); nil in every other mode.
 var toMain chan func()
 
+// Early is what the tend binary subscribed to before anything else of it
+// ran (package signals/early), and GOMAXPROCS as it was before that init
+// set it to 1. The zero Early is none: run subscribes to everything itself.
+type Early struct {
+	Signals  signals.Early
+	MaxProcs int
+}
+
+// early is Main's argument, set before any goroutine of tend's starts.
+var early Early
+
 // Main runs tend as described by o and returns its exit status. As a VM's
 // init (SPEC section 9) it does not return: it powers the machine off.
-func Main(o cli.Options) int {
+func Main(o cli.Options, e Early) int {
+	early = e
 	ensureEmptySigmask()
 	v := detectVM(o)
 	if v == nil && o.Config == "" {
@@ -121,7 +133,7 @@ func run(o cli.Options, v *vm) int {
 	chld := make(chan os.Signal, 1)
 	queue := signals.NewQueue(urgent)
 	tuneRuntime(o.Config == "", signals.ThreadBlocked(urgent), func() {
-		queue.Subscribe(chld)
+		queue.Subscribe(chld, early.Signals)
 		signals.ShieldReserved(os.Getpid() == 1)
 	})
 	sigs := queue.C()

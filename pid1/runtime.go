@@ -119,24 +119,31 @@ const (
 // every thread made here is made for, and blocked by, a locked goroutine,
 // and every thread made before (at most a few, idle) is reused by one.
 //
-// The subscription comes between two rounds, as early as it can: its
-// first signal.Notify starts os/signal's loop, whose goroutine then sleeps
-// for good in a system call on whatever thread runs it, so that thread
-// must already block the queued signals. A first round of earlyThreads
-// leaves that many masked threads idle for it (and for the main
-// goroutine); subscribing before any round left the loop on an unmasked
-// thread, and a flood of real-time signals then held a SIGTERM up for tens
-// of seconds (docs/reliability.md, "The first milliseconds"). The second
-// round makes the rest.
+// The tend binary has subscribed already, in signals/early's init, after
+// masking a first few threads the same way (see that package). Without it
+// (a build that does not link signals/early), the subscription comes
+// between two rounds: its first signal.Notify starts os/signal's loop,
+// whose goroutine then sleeps for good in a system call on whatever thread
+// runs it, so that thread must already block the queued signals. A first
+// round of earlyThreads leaves that many masked threads idle for it; with
+// none, a flood of real-time signals held a SIGTERM up for tens of seconds
+// (docs/reliability.md, "The first milliseconds"). The second round makes
+// the rest.
 func reserveThreads(blocked []unix.Signal, wrapper bool, subscribe func()) {
-	procs := min(runtime.GOMAXPROCS(1), maxProcs)
+	procs := runtime.GOMAXPROCS(1)
+	if early.MaxProcs > 0 {
+		procs = early.MaxProcs // the early subscription set 1 already
+	}
+	procs = min(procs, maxProcs)
 	spare := spareThreads
 	if wrapper {
 		procs, spare = wrapperProcs, wrapperSpareThreads
 	}
 	defer runtime.GOMAXPROCS(procs)
 	set := signals.SetOf(blocked)
-	lockThreads(set, earlyThreads)
+	if early.Signals.Acted == nil {
+		lockThreads(set, earlyThreads)
+	}
 	subscribe()
 	lockThreads(set, procs+spare)
 }

@@ -115,13 +115,17 @@ func (q *Queue) Urgent(sig unix.Signal) {
 // tend alive when they are sent with kill or when its output pipe closes:
 // the runtime only crashes on the synchronous ones, which a fault in tend
 // itself would raise.
-func (q *Queue) Subscribe(chld chan<- os.Signal) {
+//
+// What an early subscription (Early, made in a package init function)
+// already carries is read from its channels and not subscribed again: a
+// signal sent to two channels would be received twice.
+func (q *Queue) Subscribe(chld chan<- os.Signal, early Early) {
 	urgent := make(chan os.Signal, urgentBuffer)
 	rest := make(chan os.Signal, restBuffer)
 	var u, r []os.Signal
 	for _, s := range Handled() {
 		switch sig := s.(unix.Signal); {
-		case sig == unix.SIGCHLD:
+		case sig == unix.SIGCHLD, early.carries(sig):
 		case q.urgent[sig]:
 			u = append(u, s)
 		default:
@@ -135,25 +139,52 @@ func (q *Queue) Subscribe(chld chan<- os.Signal) {
 		signal.Notify(urgent, u...)
 	}
 	signal.Notify(rest, r...)
-	q.Start(urgent, rest)
+	q.start(inputs{urgent, rest, early.Acted, early.Fatal})
 }
 
-// Start runs the queue's goroutine on the given inputs (Subscribe's
-// channels, or a test's).
-func (q *Queue) Start(urgent, rest <-chan os.Signal) {
-	guard.Go("signal queue", func() { q.run(urgent, rest) })
+// Early is a subscription made before the queue's: early.Acted carries
+// Signals' acted-on members, early.Fatal the others. The zero Early is none.
+type Early struct {
+	Acted, Fatal <-chan os.Signal
+	Signals      []os.Signal
+}
+
+func (e Early) carries(sig unix.Signal) bool {
+	for _, s := range e.Signals {
+		if s == sig {
+			return true
+		}
+	}
+	return false
+}
+
+// inputs are the channels the queue goroutine reads. The early ones are
+// read like the others: which of their signals is urgent is the queue's
+// decision (add), whichever channel brought it.
+type inputs struct {
+	urgent, rest, earlyActed, earlyFatal <-chan os.Signal
+}
+
+// Start runs the queue's goroutine on the given inputs (a test's).
+func (q *Queue) Start(urgent, rest <-chan os.Signal) { q.start(inputs{urgent: urgent, rest: rest}) }
+
+func (q *Queue) start(in inputs) {
+	guard.Go("signal queue", func() { q.run(in) })
 }
 
 // Stop ends the queue's goroutine (tests; tend never unsubscribes).
 func (q *Queue) Stop() { close(q.stop) }
 
-func (q *Queue) run(urgent, rest <-chan os.Signal) {
+func (q *Queue) run(in inputs) {
 	for {
 		// Urgent ones first: select picks at random among ready cases,
 		// which could hand out a signal of the flood while a TERM waits
 		// in its channel.
 		select {
-		case s := <-urgent:
+		case s := <-in.urgent:
+			q.add(s.(unix.Signal))
+			continue
+		case s := <-in.earlyActed:
 			q.add(s.(unix.Signal))
 			continue
 		default:
@@ -164,9 +195,13 @@ func (q *Queue) run(urgent, rest <-chan os.Signal) {
 			out, head = q.out, sig
 		}
 		select {
-		case s := <-urgent:
+		case s := <-in.urgent:
 			q.add(s.(unix.Signal))
-		case s := <-rest:
+		case s := <-in.earlyActed:
+			q.add(s.(unix.Signal))
+		case s := <-in.rest:
+			q.add(s.(unix.Signal))
+		case s := <-in.earlyFatal:
 			q.add(s.(unix.Signal))
 		case s := <-q.inject:
 			q.put(s, true)

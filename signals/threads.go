@@ -76,20 +76,22 @@ func BlockQueued(set unix.Sigset_t) error {
 	return unix.PthreadSigmask(unix.SIG_BLOCK, &set, nil)
 }
 
-// unblockForFork empties what BlockQueued added to the calling thread's
-// mask, for the length of a fork: the runtime gives a forked child the
-// mask of the thread that forks (syscall.runtime_BeforeFork saves it, the
-// child restores it), and children must start with an empty mask. It
-// returns the function that blocks the set again.
+// unblockForFork empties the calling thread's mask for the length of a
+// fork: the runtime gives a forked child the mask of the thread that forks
+// (syscall.runtime_BeforeFork saves it, the child restores it), and
+// children must start with an empty one. Empty, not less the set recorded
+// by BlockQueued: the threads masked before tend's subscription
+// (signals/early) block every real-time signal. It returns the function
+// that restores the mask.
 func unblockForFork() func() {
-	set := blocked.Load()
-	if set == nil {
+	if blocked.Load() == nil {
 		return func() {}
 	}
 	runtime.LockOSThread()
-	unix.PthreadSigmask(unix.SIG_UNBLOCK, set, nil)
+	var empty, old unix.Sigset_t
+	unix.PthreadSigmask(unix.SIG_SETMASK, &empty, &old)
 	return func() {
-		unix.PthreadSigmask(unix.SIG_BLOCK, set, nil)
+		unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil)
 		runtime.UnlockOSThread()
 	}
 }
