@@ -125,8 +125,11 @@ func procState(pid int) string {
 // TestEarlyInitBeforeTendsOwn: the early subscription's init runs before
 // the init of any other package of tend's or of its dependencies outside
 // the standard library (GODEBUG=inittrace lists inits in the order they
-// ran). The runtime's start and the standard library's inits are all that
-// is left of the window.
+// ran), but one: the TOML parser's internal package needs only the
+// standard library's time and sorts first by import path, so the runtime
+// runs its init (a few time zones, ~0.3 ms) as soon as time's is done. The
+// runtime's start and the standard library's inits are all else that is
+// left of the window.
 func TestEarlyInitBeforeTendsOwn(t *testing.T) {
 	t.Parallel()
 	cmd := exec.Command(tendBin, "--", "true")
@@ -148,7 +151,7 @@ func TestEarlyInitBeforeTendsOwn(t *testing.T) {
 			seen = true
 			break
 		}
-		if strings.Contains(pkg, ".") && !strings.HasPrefix(pkg, "vendor/") {
+		if strings.Contains(pkg, ".") && !strings.HasPrefix(pkg, "vendor/") && pkg != "github.com/BurntSushi/toml/internal" {
 			t.Errorf("%s was initialised before %s", pkg, earlyPkg)
 		}
 	}
