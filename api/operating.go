@@ -65,40 +65,60 @@ func (a api) logs(req *httpwire.Request, name string) httpwire.Response {
 	// Follow first, then read what is kept: no line falls between the two;
 	// one that is in both is sent once (its Seq is not above the last kept
 	// one's). Seq, not time: the wall clock may go back.
-	lines, stop, err := a.sup.FollowLogs(name)
+	f, err := a.sup.FollowLogs(name)
 	if err != nil {
 		return failure(err)
 	}
 	recent, err := a.sup.Logs(name, n)
 	if err != nil {
-		stop()
+		f.Stop()
 		return failure(err)
 	}
 	if none {
 		recent = nil
 	}
 	return httpwire.Response{Code: 200, ContentType: "application/x-ndjson", Stream: func(send func([]byte) error, done <-chan struct{}) {
-		defer stop()
+		defer f.Stop()
 		var last uint64
 		var buf []byte
-		for _, l := range recent {
-			if buf = append(buf, jsonLine(l)...); len(buf) >= streamBatch {
-				if send(buf) != nil {
-					return
+		// put sends lines in chunks of about streamBatch, those not
+		// above the last sent skipped; false: the client is gone.
+		put := func(lines []supervise.LogLine) bool {
+			buf = buf[:0]
+			for _, l := range lines {
+				if l.Seq <= last {
+					continue
 				}
-				buf = buf[:0]
+				last = l.Seq
+				if buf = append(buf, jsonLine(l)...); len(buf) >= streamBatch {
+					if send(buf) != nil {
+						return false
+					}
+					buf = buf[:0]
+				}
 			}
-			last = l.Seq
+			return len(buf) == 0 || send(buf) == nil
 		}
-		if len(buf) > 0 && send(buf) != nil {
+		if !put(recent) {
 			return
 		}
-		forward(lines, done, send, "lines", func(b []byte, l supervise.LogLine) []byte {
-			if l.Seq <= last {
-				return b
+		// Each wake-up takes every line that came since the last: a burst
+		// of thousands goes out in a few chunks, not one line per turn.
+		for {
+			select {
+			case <-f.Ready():
+			case <-done:
+				return
 			}
-			return append(b, jsonLine(l)...)
-		})
+			lines, behind := f.Take()
+			if !put(lines) {
+				return
+			}
+			if behind > 0 {
+				send(droppedLine(behind, "lines"))
+				return
+			}
+		}
 	}}
 }
 
@@ -106,9 +126,10 @@ func (a api) logs(req *httpwire.Request, name string) httpwire.Response {
 const streamBatch = 64 << 10
 
 // forward sends what ch brings until done or until ch is closed, which is
-// a follower dropped for lagging behind: that is said last. Whatever waits
-// in ch goes out in one chunk, up to streamBatch: one write for many
-// lines, not one each.
+// a subscriber dropped for lagging behind: that is said last. Whatever
+// waits in ch goes out in one chunk, up to streamBatch: one write for many
+// events, not one each. (The logs stream takes its lines from a
+// supervise.Follower instead.)
 func forward[T any](ch <-chan T, done <-chan struct{}, send func([]byte) error, what string, add func([]byte, T) []byte) {
 	var buf []byte
 	for {
@@ -149,9 +170,9 @@ type dropped struct {
 	Reason  string `json:"reason"`
 }
 
-// droppedLine reports a follower dropped for lagging behind by its whole
-// buffer: a channel closed before its reader stopped was full, so its
-// capacity is how far behind it was.
+// droppedLine reports a follower dropped for lagging behind lines or
+// events: for events, a channel closed before its reader stopped was
+// full, so its capacity is how far behind it was; a log Follower says.
 func droppedLine(behind int, what string) []byte {
 	return jsonLine(dropped{Dropped: true, Behind: behind, Reason: fmt.Sprintf("dropped: %d %s behind", behind, what)})
 }

@@ -143,10 +143,10 @@ func TestEventsAndMetricsResources(t *testing.T) {
 // hours back: the clock was set back.
 type overlapSupervisor struct{ *apitest.Supervisor }
 
-func (o overlapSupervisor) FollowLogs(name string) (<-chan supervise.LogLine, func(), error) {
-	lines, stop, err := o.Supervisor.FollowLogs(name)
+func (o overlapSupervisor) FollowLogs(name string) (*supervise.Follower, error) {
+	f, err := o.Supervisor.FollowLogs(name)
 	o.LogsOf().Add("web", "stdout", time.Now().Add(-2*time.Hour), []byte("in both"))
-	return lines, stop, err
+	return f, err
 }
 
 // TestFollowOrdersBySeqNotTime is issue 18: lines are ordered and told
@@ -205,6 +205,52 @@ func TestFollowOrdersBySeqNotTime(t *testing.T) {
 	}
 }
 
+// TestFollowTakesABurstWhole: a client that reads as fast as it can gets
+// a burst of 20,000 lines, added without a pause, whole and in order.
+// Before, the follower's channel of 1,024 lines overflowed in the burst,
+// and it was dropped however fast it read.
+func TestFollowTakesABurstWhole(t *testing.T) {
+	const burst = 20000
+	sup := &apitest.Supervisor{}
+	sup.LogsOf().Add("web", "stdout", time.Now(), []byte("kept"))
+	apitest.NoLeaks(t)
+	path := t.TempDir() + "/tend.sock"
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if _, err := control.Serve(ctx, path, NewHandler(sup, nil, apitest.QuietLog()), apitest.QuietLog()); err != nil {
+		t.Fatal(err)
+	}
+	var out, errw syncBuffer
+	done := make(chan int, 1)
+	go func() { done <- ctl.Main([]string{"--socket", path, "logs", "-f", "-n", "1", "web"}, &out, &errw) }()
+	waitFor := func(want string) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); !strings.Contains(out.String(), want); time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) || errw.String() != "" {
+				t.Fatalf("no %q in what was followed (%d bytes); stderr %q", want, len(out.String()), errw.String())
+			}
+		}
+	}
+	waitFor("web | kept\n")
+	for i := range burst {
+		sup.LogsOf().Add("web", "stdout", time.Now(), fmt.Appendf(nil, "%d", i))
+	}
+	waitFor(fmt.Sprintf("web | %d\n", burst-1))
+	cancel()
+	if code := <-done; code != 0 || errw.String() != "" {
+		t.Fatalf("exit %d, stderr %q", code, errw.String())
+	}
+	got := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	if len(got) != burst+1 {
+		t.Fatalf("followed %d lines, want %d", len(got), burst+1)
+	}
+	for i, line := range got[1:] {
+		if !strings.HasSuffix(line, fmt.Sprintf(" web | %d", i)) { // after its time
+			t.Fatalf("line %d is %q", i+1, line)
+		}
+	}
+}
+
 // gatedWriter holds every Write until open is called: a reader that
 // stopped reading.
 type gatedWriter struct {
@@ -229,27 +275,33 @@ func (g *gatedWriter) Write(p []byte) (int, error) {
 // (TestFollowStreams).
 func TestDroppedStreamIsTold(t *testing.T) {
 	pad := strings.Repeat("x", 200)
+	flood := func(line func(i int) []byte) func(sup *apitest.Supervisor) {
+		return func(sup *apitest.Supervisor) {
+			for i := range 200000 {
+				sup.LogsOf().Add("web", "stdout", time.Now(), line(i))
+			}
+		}
+	}
+	short := func(i int) []byte { return fmt.Appendf(nil, "%d", i) }
+	long := func(i int) []byte { return fmt.Appendf(nil, "%06d %s", i, pad) } // 207 bytes
+	// A log follower is dropped past 65,536 lines or 4 MiB of their text
+	// (supervise's followLines and followBytes), an events subscriber
+	// past 1,024 events; behind counts the one that did not fit.
 	cases := []struct {
-		name  string
-		args  []string
-		flood func(sup *apitest.Supervisor)
-		want  string
+		name   string
+		args   []string
+		flood  func(sup *apitest.Supervisor)
+		behind int
+		what   string
 	}{
-		{"logs", []string{"logs", "-f", "-n", "1", "web"}, func(sup *apitest.Supervisor) {
-			for i := range 20000 {
-				sup.LogsOf().Add("web", "stdout", time.Now(), fmt.Appendf(nil, "%d %s", i, pad))
-			}
-		}, "dropped: 1024 lines behind"},
-		{"logs --json", []string{"--json", "logs", "-f", "-n", "1", "web"}, func(sup *apitest.Supervisor) {
-			for i := range 20000 {
-				sup.LogsOf().Add("web", "stdout", time.Now(), fmt.Appendf(nil, "%d %s", i, pad))
-			}
-		}, "dropped: 1024 lines behind"},
+		{"logs", []string{"logs", "-f", "-n", "1", "web"}, flood(short), 65536 + 1, "lines"},
+		{"logs --json", []string{"--json", "logs", "-f", "-n", "1", "web"}, flood(short), 65536 + 1, "lines"},
+		{"logs --json, long lines", []string{"--json", "logs", "-f", "-n", "1", "web"}, flood(long), 4<<20/207 + 1, "lines"},
 		{"events", []string{"events"}, func(sup *apitest.Supervisor) {
 			for range 20000 {
 				sup.Events.Publish(supervise.Happening{Time: time.Now(), Kind: supervise.KindReload, Reason: pad})
 			}
-		}, "dropped: 1024 events behind"},
+		}, 1024, "events"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -277,13 +329,14 @@ func TestDroppedStreamIsTold(t *testing.T) {
 			case <-time.After(10 * time.Second):
 				t.Fatal("tend ctl did not end after it was dropped")
 			}
-			if wantErr := "tend ctl: " + c.want + " (the reader was too slow)\n"; code != 3 || errw.String() != wantErr {
+			want := fmt.Sprintf("dropped: %d %s behind", c.behind, c.what)
+			if wantErr := "tend ctl: " + want + " (the reader was too slow)\n"; code != 3 || errw.String() != wantErr {
 				t.Fatalf("exit %d, stderr %q; want 3 and %q", code, errw.String(), wantErr)
 			}
 			if strings.HasPrefix(c.name, "logs --json") {
 				lines := strings.Split(strings.TrimSpace(out.buf.String()), "\n")
 				var d map[string]any
-				if err := json.Unmarshal([]byte(lines[len(lines)-1]), &d); err != nil || d["dropped"] != true || d["behind"] != 1024.0 || d["reason"] != c.want {
+				if err := json.Unmarshal([]byte(lines[len(lines)-1]), &d); err != nil || d["dropped"] != true || d["behind"] != float64(c.behind) || d["reason"] != want {
 					t.Fatalf("last object %q (%v)", lines[len(lines)-1], err)
 				}
 			}

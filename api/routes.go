@@ -31,7 +31,7 @@ type Supervisor interface {
 	Shutdown(why string) error
 	Health() (bool, []string, error)
 	Logs(name string, n int) ([]supervise.LogLine, error)
-	FollowLogs(name string) (<-chan supervise.LogLine, func(), error)
+	FollowLogs(name string) (*supervise.Follower, error)
 	SubscribeEvents() (<-chan supervise.Happening, func())
 	Metrics() ([]byte, error)
 }

@@ -28,14 +28,17 @@ func startUnderTest(t *testing.T, body string) *controlled {
 }
 
 // TestLogsFollowDroppedIsTold: `tend ctl logs -f` behind a reader that
-// stalls while a service writes 100,000 lines is dropped; it says so on
-// stderr and exits 3, not 0 as when tend ends the stream.
+// stalls while a service writes 200,000 lines is dropped; it says so on
+// stderr and exits 3, not 0 as when tend ends the stream. 200,000 is
+// three times the 65,536 lines a follower may hold: room for as many
+// taken in one batch and held by the stalled send, and for what the
+// socket and pipes take in.
 func TestLogsFollowDroppedIsTold(t *testing.T) {
 	needRoot(t)
 	gate := filepath.Join(t.TempDir(), "go")
 	c := startUnderTest(t, fmt.Sprintf(`
 [services.flood]
-command = ["sh", "-c", "echo ready; while [ ! -e %s ]; do sleep 0.05; done; seq 1 100000; exec sleep 300"]
+command = ["sh", "-c", "echo ready; while [ ! -e %s ]; do sleep 0.05; done; seq 1 200000; exec sleep 300"]
 `, gate))
 	c.waitState(t, "flood", "running")
 	cmd := exec.Command(tendBin, "ctl", "--socket", c.socket, "logs", "-f", "flood")
@@ -60,10 +63,10 @@ command = ["sh", "-c", "echo ready; while [ ! -e %s ]; do sleep 0.05; done; seq 
 	rest, _ := io.ReadAll(r)
 	code := exitCode(cmd.Wait())
 	got := strings.Count(string(rest), "\n")
-	t.Logf("the reader got %d of 100,000 lines; exit %d; stderr %q", got, code, errb.String())
-	want := "tend ctl: dropped: 1024 lines behind (the reader was too slow)\n"
+	t.Logf("the reader got %d of 200,000 lines; exit %d; stderr %q", got, code, errb.String())
+	want := "tend ctl: dropped: 65537 lines behind (the reader was too slow)\n" // followLines and the one that did not fit
 	if code != 3 || errb.String() != want {
-		t.Fatalf("after %d of 100,000 lines: exit %d, stderr %q; want exit 3 and %q", got, code, errb.String(), want)
+		t.Fatalf("after %d of 200,000 lines: exit %d, stderr %q; want exit 3 and %q", got, code, errb.String(), want)
 	}
 	if _, _, code := c.ctl(t, "shutdown"); code != 0 {
 		t.Fatal("shutdown failed")

@@ -235,13 +235,12 @@ func (s *Supervisor) Logs(name string, n int) ([]LogLine, error) {
 }
 
 // FollowLogs streams a service's new output lines ("" for every service)
-// until stop is called or the follower falls behind.
-func (s *Supervisor) FollowLogs(name string) (<-chan LogLine, func(), error) {
+// until the follower's Stop or until it falls behind; see Logs.Follow.
+func (s *Supervisor) FollowLogs(name string) (*Follower, error) {
 	if err := s.known(name); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	lines, stop := s.opt.Sink.Logs().Follow(name)
-	return lines, stop, nil
+	return s.opt.Sink.Logs().Follow(name), nil
 }
 
 // SubscribeEvents streams the happenings from now on; see Events.

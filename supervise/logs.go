@@ -23,15 +23,15 @@ type LogLine struct {
 
 // Logs keeps each service's recent output in a ring of at most a fixed
 // number of bytes, and hands new lines to followers. A follower that does
-// not keep up is dropped (its channel closed), never waited for: the pumps
-// that feed Logs must not slow down for a client. Lines are ordered by
-// their Seq, never by time: the wall clock may go back.
+// not keep up is dropped (see Follower), never waited for: the pumps that
+// feed Logs must not slow down for a client. Lines are ordered by their
+// Seq, never by time: the wall clock may go back.
 type Logs struct {
 	mu        sync.Mutex
 	max       int    // bytes of ring per service
 	seq       uint64 // the last Seq given
 	rings     map[string]*ring
-	followers map[*follower]bool
+	followers map[*Follower]bool
 }
 
 // DefaultLogBytes is each service's ring: about 80 lines of 80 characters,
@@ -42,10 +42,24 @@ const DefaultLogBytes = 8 << 10
 // MinLogBytes is the smallest ring: one record of a whole kept line.
 const MinLogBytes = 4 << 10
 
-// followBuffer is how many lines a follower may lag behind before it is
-// dropped. Its channel has this capacity: a dropped follower's was full,
-// so cap tells how far behind it was.
-const followBuffer = 1024
+// followLines and followBytes bound what a follower has pending, added
+// and not yet taken: one more line past either and it is dropped. Its
+// reader takes everything pending at once, so one that keeps up need only
+// be scheduled now and then: a pump adds a whole read (4 KiB, up to 4,096
+// lines) without a pause and reads again at once, and 65,536 lines are 16
+// such reads of the shortest lines, 4 MiB 1,024 reads of any. The bound is
+// for memory: a follower holds at most 65,536 LogLines of 80 bytes (5 MiB;
+// its slice never grows past that) and 4 MiB of their text (one string a
+// line, shared by every follower that holds it), and its reader at most
+// as much again in the batch it is writing: some 18 MiB at worst. Only
+// the control socket makes followers, one a connection, and it serves at
+// most maxConns = 32 connections at once (control/slots.go). A client
+// that stalls is dropped once past the bound, which lets its lines go, and
+// its batch goes when its write times out.
+const (
+	followLines = 64 << 10
+	followBytes = 4 << 20
+)
 
 // NewLogs keeps maxBytes of output per service (DefaultLogBytes if <= 0).
 func NewLogs(maxBytes int) *Logs {
@@ -53,12 +67,22 @@ func NewLogs(maxBytes int) *Logs {
 		maxBytes = DefaultLogBytes
 	}
 	maxBytes = max(maxBytes, MinLogBytes)
-	return &Logs{max: maxBytes, rings: map[string]*ring{}, followers: map[*follower]bool{}}
+	return &Logs{max: maxBytes, rings: map[string]*ring{}, followers: map[*Follower]bool{}}
 }
 
-type follower struct {
-	service string // "" follows every service
-	ch      chan LogLine
+// Follower is one reader of new lines, made by Logs.Follow. Its lines wait
+// in a slice, not a channel: a channel hands them over one at a time,
+// each a send the reader must be scheduled for, so a burst of a few
+// thousand lines overran a reader that was not slow at all. Here the
+// reader takes them all in one go.
+type Follower struct {
+	logs    *Logs
+	service string        // "" follows every service
+	wake    chan struct{} // one slot: lines wait, or it was dropped
+	// Under logs.mu:
+	pending []LogLine // added, not taken yet, oldest first
+	bytes   int       // of the lines' text in pending
+	behind  int       // once dropped: how many lines it was behind
 }
 
 // Add records a line of service; it never blocks.
@@ -122,15 +146,36 @@ func (l *Logs) add(r *ring, service, stream string, at time.Time, line []byte) {
 	}
 	ll := LogLine{Seq: l.seq, Time: at, Service: service, Stream: stream, Line: string(line)}
 	for f := range l.followers {
-		if f.service != "" && f.service != service {
-			continue
+		if f.service == "" || f.service == service {
+			f.addLocked(ll)
 		}
-		select {
-		case f.ch <- ll:
-		default:
-			close(f.ch) // too slow: dropped
-			delete(l.followers, f)
+	}
+}
+
+// addLocked queues a line for f, or drops f if it would go past its
+// bound; either way its reader is woken, without waiting for it.
+func (f *Follower) addLocked(ll LogLine) {
+	switch {
+	case len(f.pending) >= followLines || f.bytes+len(ll.Line) > followBytes:
+		// Too slow: dropped. What it has is let go now, not when its
+		// reader next looks.
+		f.behind = len(f.pending) + 1
+		f.pending, f.bytes = nil, 0
+		delete(f.logs.followers, f)
+	default:
+		if len(f.pending) == cap(f.pending) {
+			// Grown by hand, not by append, whose slack would take the
+			// slice past followLines.
+			grown := make([]LogLine, len(f.pending), min(max(2*cap(f.pending), 64), followLines))
+			copy(grown, f.pending)
+			f.pending = grown
 		}
+		f.pending = append(f.pending, ll)
+		f.bytes += len(ll.Line)
+	}
+	select {
+	case f.wake <- struct{}{}:
+	default: // already woken: it will take this line with the others
 	}
 }
 
@@ -188,23 +233,40 @@ func (h *refHeap) Pop() any {
 	return x
 }
 
-// Follow streams new lines of service ("" for all) until stop is called or
-// the follower falls behind followBuffer lines; then the channel is
-// closed. Nothing else closes it, so a reader that sees it closed before
-// calling stop was dropped.
-func (l *Logs) Follow(service string) (lines <-chan LogLine, stop func()) {
-	f := &follower{service: service, ch: make(chan LogLine, followBuffer)}
+// Follow streams new lines of service ("" for all) to the Follower it
+// returns until its Stop, or until it falls behind by more than
+// followLines lines or followBytes bytes of them and is dropped.
+func (l *Logs) Follow(service string) *Follower {
+	f := &Follower{logs: l, service: service, wake: make(chan struct{}, 1)}
 	l.mu.Lock()
 	l.followers[f] = true
 	l.mu.Unlock()
-	return f.ch, func() {
-		l.mu.Lock()
-		defer l.mu.Unlock()
-		if l.followers[f] {
-			delete(l.followers, f)
-			close(f.ch)
-		}
-	}
+	return f
+}
+
+// Ready is signalled when there are lines to take, or the follower was
+// dropped. One signal stands for any number of lines, and it may come
+// when Take has already taken them: Take then returns nothing.
+func (f *Follower) Ready() <-chan struct{} { return f.wake }
+
+// Take returns every line pending, oldest first, in a slice that is the
+// caller's. behind > 0 says the follower was dropped, that many lines
+// behind; its lines pending then were let go, and nothing more comes.
+// After Stop it returns nothing, and never behind > 0.
+func (f *Follower) Take() (lines []LogLine, behind int) {
+	f.logs.mu.Lock()
+	defer f.logs.mu.Unlock()
+	lines, f.pending, f.bytes = f.pending, nil, 0
+	return lines, f.behind
+}
+
+// Stop ends the following; it is the reader's own end, so it does not
+// signal Ready. Stopping again, or after a drop, does nothing more.
+func (f *Follower) Stop() {
+	f.logs.mu.Lock()
+	defer f.logs.mu.Unlock()
+	delete(f.logs.followers, f)
+	f.pending, f.bytes, f.behind = nil, 0, 0
 }
 
 // Forget drops a service's ring (it was removed by a reload). A writer

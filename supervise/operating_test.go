@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -77,29 +78,230 @@ func TestLogSeqIsOneCounterForEveryService(t *testing.T) {
 	}
 }
 
-func TestSlowFollowerIsDroppedNotWaitedFor(t *testing.T) {
+// pendingOf is what f holds, as the pumps left it.
+func pendingOf(f *Follower) (lines, capacity, bytes int, following bool) {
+	f.logs.mu.Lock()
+	defer f.logs.mu.Unlock()
+	return len(f.pending), cap(f.pending), f.bytes, f.logs.followers[f]
+}
+
+// woken tells whether f's Ready is signalled, taking the signal.
+func woken(f *Follower) bool {
+	select {
+	case <-f.Ready():
+		return true
+	default:
+		return false
+	}
+}
+
+// TestPromptFollowerTakesABurstWhole: a follower whose reader takes
+// promptly is not dropped by a burst a pump adds without a pause. With a
+// channel of 1,024 lines a follower was dropped after 1,024 lines of any
+// burst, however fast its reader; now it takes the whole burst at once.
+func TestPromptFollowerTakesABurstWhole(t *testing.T) {
+	cases := []struct {
+		name   string
+		follow string // "" for every service
+		lines  int    // of svc, in one burst
+		others bool   // another service's lines in between
+	}{
+		{"one line", "svc", 1, false},
+		{"5,000 lines", "svc", 5000, false},
+		{"5,000 among another service's", "svc", 5000, true}, // not charged for those
+		{"every service, 5,000 of each", "", 5000, true},
+		{"the whole bound", "svc", followLines, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			l := NewLogs(0)
+			f := l.Follow(c.follow)
+			defer f.Stop()
+			at := time.Now()
+			for i := range c.lines {
+				l.Add("svc", "stdout", at, fmt.Appendf(nil, "%d", i)) // must not block
+				if c.others {
+					l.Add("other", "stderr", at, fmt.Appendf(nil, "other %d", i))
+				}
+			}
+			if !woken(f) {
+				t.Fatal("a burst did not wake the follower")
+			}
+			got, behind := f.Take()
+			want := c.lines
+			if c.others && c.follow == "" {
+				want *= 2
+			}
+			if behind != 0 || len(got) != want {
+				t.Fatalf("took %d lines, %d behind; want all %d, none behind", len(got), behind, want)
+			}
+			n := 0
+			for i, ll := range got {
+				if i > 0 && ll.Seq <= got[i-1].Seq {
+					t.Fatalf("line %d: seq %d after %d", i, ll.Seq, got[i-1].Seq)
+				}
+				if ll.Service == "svc" {
+					if ll.Line != fmt.Sprint(n) {
+						t.Fatalf("svc's line %d is %q", n, ll.Line)
+					}
+					n++
+				}
+			}
+			// All was taken: the next line comes alone.
+			if lines, _, _, following := pendingOf(f); lines != 0 || !following {
+				t.Fatalf("%d lines left after a take, following %v", lines, following)
+			}
+			l.Add("svc", "stdout", at, []byte("next"))
+			if got, behind := f.Take(); len(got) != 1 || got[0].Line != "next" || behind != 0 {
+				t.Fatalf("after the burst: %d lines, %d behind", len(got), behind)
+			}
+		})
+	}
+}
+
+// TestFollowerReadsInItsOwnGoroutine: a reader waiting on Ready in its
+// own goroutine, as the API's is, gets bursts whole and in order. They
+// stay under the bound in all, so however the two are scheduled none is
+// dropped.
+func TestFollowerReadsInItsOwnGoroutine(t *testing.T) {
+	const bursts, burst = 10, 5000
 	l := NewLogs(0)
-	fast, stopFast := l.Follow("svc")
-	defer stopFast()
-	slow, _ := l.Follow("")
-	done := make(chan struct{})
+	f := l.Follow("svc")
+	defer f.Stop()
+	type result struct {
+		lines  []LogLine
+		takes  int
+		behind int
+	}
+	done := make(chan result)
 	go func() {
-		for range fast {
+		var r result
+		for len(r.lines) < bursts*burst && r.behind == 0 {
+			<-f.Ready()
+			lines, behind := f.Take()
+			r.lines, r.behind = append(r.lines, lines...), behind
+			r.takes++
 		}
-		close(done)
+		done <- r
 	}()
-	for i := range followBuffer + 10 {
-		l.Add("svc", "stdout", time.Now(), fmt.Appendf(nil, "%d", i)) // must not block
+	for b := range bursts {
+		for i := range burst {
+			l.Add("svc", "stdout", time.Now(), fmt.Appendf(nil, "%d", b*burst+i))
+		}
+		runtime.Gosched()
 	}
-	n := 0
-	for range slow {
-		n++
+	r := <-done
+	t.Logf("%d lines in %d takes", len(r.lines), r.takes)
+	if r.behind != 0 || len(r.lines) != bursts*burst {
+		t.Fatalf("took %d lines, %d behind; want %d", len(r.lines), r.behind, bursts*burst)
 	}
-	if n != followBuffer || cap(slow) != followBuffer {
-		t.Fatalf("the slow follower got %d lines before it was dropped, want %d, its capacity (%d)", n, followBuffer, cap(slow))
+	for i, ll := range r.lines {
+		if ll.Line != fmt.Sprint(i) {
+			t.Fatalf("line %d is %q", i, ll.Line)
+		}
 	}
-	stopFast()
-	<-done
+}
+
+// TestStuckFollowerIsDroppedAtItsBound: a follower that never reads holds
+// at most followLines lines and followBytes of their text; the line past
+// either drops it, its lines are let go, and its reader is told how far
+// behind it was. Another follower of the same lines is not held up.
+func TestStuckFollowerIsDroppedAtItsBound(t *testing.T) {
+	cases := []struct {
+		name string
+		line string // every line
+		fit  int    // lines held when the next one does not fit
+	}{
+		{"short lines", "x", followLines},
+		{"empty lines", "", followLines},
+		{"lines of 1,000 bytes", strings.Repeat("x", 1000), followBytes / 1000},
+		{"the longest lines", strings.Repeat("x", MaxLine), followBytes / MaxLine},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			l := NewLogs(0)
+			stuck := l.Follow("svc")
+			fast := l.Follow("")
+			defer fast.Stop()
+			var maxLines, maxCap, maxBytes, fastGot int
+			for i := range c.fit + 10 {
+				l.Add("svc", "stdout", time.Now(), []byte(c.line)) // must not block
+				lines, capacity, bytes, following := pendingOf(stuck)
+				maxLines, maxCap, maxBytes = max(maxLines, lines), max(maxCap, capacity), max(maxBytes, bytes)
+				if following != (i < c.fit) {
+					t.Fatalf("after %d lines: following %v, want %v", i+1, following, i < c.fit)
+				}
+				got, behind := fast.Take()
+				if len(got) != 1 || behind != 0 {
+					t.Fatalf("line %d: the fast follower took %d, %d behind", i+1, len(got), behind)
+				}
+				fastGot++
+			}
+			t.Logf("held at most %d lines (slice capacity %d), %d bytes; dropped at line %d", maxLines, maxCap, maxBytes, c.fit+1)
+			if maxLines != c.fit || maxCap > followLines || maxBytes > followBytes {
+				t.Fatalf("held at most %d lines (capacity %d), %d bytes; want %d, at most %d and %d",
+					maxLines, maxCap, maxBytes, c.fit, followLines, followBytes)
+			}
+			if lines, capacity, _, _ := pendingOf(stuck); lines != 0 || capacity != 0 {
+				t.Fatalf("a dropped follower still holds %d lines (capacity %d)", lines, capacity)
+			}
+			if !woken(stuck) {
+				t.Fatal("the drop did not wake the reader")
+			}
+			for range 2 { // and it stays told, with nothing more
+				if got, behind := stuck.Take(); len(got) != 0 || behind != c.fit+1 {
+					t.Fatalf("the dropped follower took %d lines, %d behind; want none, %d", len(got), behind, c.fit+1)
+				}
+			}
+			if fastGot != c.fit+10 {
+				t.Fatalf("the fast follower got %d lines, want %d", fastGot, c.fit+10)
+			}
+		})
+	}
+}
+
+// TestFollowerStopAndDrop: Stop is idempotent, comes before or after a
+// drop, and a stopped follower never says it was dropped.
+func TestFollowerStopAndDrop(t *testing.T) {
+	add := func(l *Logs, _ *Follower) { l.Add("svc", "stdout", time.Now(), []byte("x")) }
+	flood := func(l *Logs, _ *Follower) {
+		for range followLines + 1 {
+			l.Add("svc", "stdout", time.Now(), []byte("x"))
+		}
+	}
+	stop := func(_ *Logs, f *Follower) { f.Stop() }
+	type step func(*Logs, *Follower)
+	cases := []struct {
+		name   string
+		steps  []step
+		behind int // what Take says at the end
+	}{
+		{"stop twice", []step{add, stop, stop}, 0},
+		{"stop with lines held", []step{add, add, add, stop}, 0},
+		{"stop after a drop", []step{flood, stop}, 0},
+		{"a flood after stop", []step{stop, flood}, 0},
+		{"stop twice after a drop", []step{flood, stop, stop, add}, 0},
+		{"dropped, not stopped", []step{flood, add}, followLines + 1},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			l := NewLogs(0)
+			f := l.Follow("svc")
+			for _, s := range c.steps {
+				s(l, f)
+			}
+			if got, behind := f.Take(); len(got) != 0 || behind != c.behind {
+				t.Fatalf("took %d lines, %d behind; want none, %d", len(got), behind, c.behind)
+			}
+			if lines, _, _, following := pendingOf(f); lines != 0 || following {
+				t.Fatalf("holds %d lines, following %v", lines, following)
+			}
+			f.Stop()
+			if _, behind := f.Take(); behind != 0 {
+				t.Fatalf("%d behind after Stop", behind)
+			}
+		})
+	}
 }
 
 func TestEventsStreamStateChangesAndDropStuckClients(t *testing.T) {

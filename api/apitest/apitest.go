@@ -47,12 +47,11 @@ func (f *Supervisor) Logs(name string, n int) ([]supervise.LogLine, error) {
 	return f.LogsOf().Recent(name, n), nil
 }
 
-func (f *Supervisor) FollowLogs(name string) (<-chan supervise.LogLine, func(), error) {
+func (f *Supervisor) FollowLogs(name string) (*supervise.Follower, error) {
 	if name != "" && name != "web" {
-		return nil, nil, fmt.Errorf("%w: %q", supervise.ErrUnknownService, name)
+		return nil, fmt.Errorf("%w: %q", supervise.ErrUnknownService, name)
 	}
-	lines, stop := f.LogsOf().Follow(name)
-	return lines, stop, nil
+	return f.LogsOf().Follow(name), nil
 }
 
 func (f *Supervisor) SubscribeEvents() (<-chan supervise.Happening, func()) {
