@@ -132,12 +132,20 @@ const (
 	healthCheck checkKind = "health"
 )
 
-// check is svc's check of kind.
+// check is svc's check of kind for the current run: from the definition
+// the run was started with, not the one in force. A reload that changes a
+// check restarts the service, except during the shutdown, when nothing
+// restarts and the run keeps the checks it had (the new definition's check
+// may be absent).
 func (svc *service) check(kind checkKind) *config.Check {
-	if kind == readyCheck {
-		return svc.spec.Ready
+	spec := svc.runSpec
+	if spec == nil {
+		spec = svc.spec
 	}
-	return svc.spec.Health
+	if kind == readyCheck {
+		return spec.Ready
+	}
+	return spec.Health
 }
 
 // slot is where kind's probe is kept: readiness keeps probing after the
@@ -157,7 +165,11 @@ func (s *Supervisor) runProbe(svc *service, kind checkKind, c *config.Check) {
 	ctx, cancel := context.WithTimeout(context.Background(), c.Timeout)
 	svc.probes[kind.slot()].cancel = cancel
 	gen := svc.checkGen
-	p := probeFor(c, svc.spec, s.opt.Launcher)
+	spec := svc.runSpec
+	if spec == nil {
+		spec = svc.spec
+	}
+	p := probeFor(c, spec, s.opt.Launcher)
 	guard.Go("check of "+svc.spec.Name, func() {
 		defer cancel()
 		err := p(ctx)
