@@ -198,6 +198,13 @@ func TestAutostartFalse(t *testing.T) {
 		if !strings.Contains(why, "autostart = false") {
 			t.Errorf("db is described as %q; want it to say autostart = false", why)
 		}
+		ok, reasons, _ := h.sup.Health()
+		if ok || len(reasons) != 1 || !strings.Contains(reasons[0], "web") {
+			t.Errorf("health %v %q: want only web, which waits for db, named (db is meant not to run)", ok, reasons)
+		}
+		if st, _ := h.sup.Status("db"); !strings.Contains(st.Reason, "autostart = false") {
+			t.Errorf("db's status reason %q", st.Reason)
+		}
 		if err := h.sup.Apply(testConfig(db, web, other)); err != nil {
 			t.Fatal(err)
 		}
