@@ -108,6 +108,9 @@ func check(o cli.Options) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	for _, w := range cfg.Warnings {
+		fmt.Fprintln(os.Stderr, w)
+	}
 	fmt.Printf("%s: ok, %d service(s)\n", path, len(cfg.Services))
 	return 0
 }

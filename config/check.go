@@ -3,6 +3,7 @@ package config
 import (
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -18,6 +19,17 @@ const (
 	CheckNotify CheckKind = "notify" // readiness only: sd_notify READY=1 on NOTIFY_SOCKET
 )
 
+// OnFailure is what a health check that failed threshold times does.
+type OnFailure string
+
+const (
+	FailRestart  OnFailure = "restart"  // stop the run; its end is unclean and the restart policy decides (the default)
+	FailIgnore   OnFailure = "ignore"   // report it (status, events, metrics, /readyz) and keep probing; nothing is stopped
+	FailShutdown OnFailure = "shutdown" // shut tend down, exit status 1 (Pebble's on-check-failure: shutdown)
+)
+
+var onFailures = []string{string(FailRestart), string(FailIgnore), string(FailShutdown)}
+
 // Check is a [services.NAME.ready] or [services.NAME.health] table.
 type Check struct {
 	Kind     CheckKind     // the one of exec, tcp, http, file, notify that is set; no default
@@ -25,9 +37,17 @@ type Check struct {
 	Target   string        // host:port for tcp, URL for http, path for file
 	Interval time.Duration // default 1s for ready, 10s for health
 	Timeout  time.Duration // default 1s for ready, 3s for health
-	// Threshold is how many consecutive failures make a service unhealthy;
-	// health only, default 3.
+	// Threshold is how many consecutive failures make a service unhealthy,
+	// or a ready one not ready again; default 3.
 	Threshold int
+	// Period is how often a ready service's readiness is probed again
+	// (Kubernetes' readiness probe keeps probing too); ready only, default
+	// 10s, 0 = never (ready stays yes once reached). A notify check has
+	// none: the service reports by itself.
+	Period time.Duration
+	// OnFailure is what a failed health check does; health only, default
+	// restart.
+	OnFailure OnFailure
 }
 
 // check reads a ready (health == false) or health table.
@@ -35,16 +55,31 @@ func (p *parser) check(t *table, health bool) *Check {
 	c := &Check{Interval: time.Second, Timeout: time.Second}
 	kinds := []CheckKind{CheckExec, CheckTCP, CheckHTTP, CheckFile}
 	notifyInHealth := false
+	c.Threshold = t.integer("threshold", 3, 1)
 	if health {
 		c.Interval, c.Timeout = 10*time.Second, 3*time.Second
-		c.Threshold = t.integer("threshold", 3, 1)
+		c.OnFailure = FailRestart
+		if v, ok := t.lookupStr("on_failure"); ok {
+			if slices.Contains(onFailures, v) {
+				c.OnFailure = OnFailure(v)
+			} else {
+				t.errorf("on_failure", "unknown on_failure %q (use %s)", v, joinList(onFailures, "or"))
+			}
+		}
 		if notifyInHealth = t.has("notify"); notifyInHealth {
 			t.errorf("notify", "notify is a readiness check only; a health check uses exec, tcp, http or file")
 		}
+		if t.has("period") {
+			t.errorf("period", "period applies to readiness checks only; a health check is probed every interval")
+		}
 	} else {
 		kinds = append(kinds, CheckNotify)
-		if t.has("threshold") {
-			t.errorf("threshold", "threshold applies to health checks only; remove it from ready")
+		c.Period = t.duration("period", 10*time.Second, false)
+		if t.has("on_failure") {
+			t.errorf("on_failure", "on_failure applies to health checks only: a readiness check that fails again only reports not ready")
+		}
+		if t.has("notify") && t.has("period") {
+			t.errorf("period", "a notify check is not probed again: the service reports READY=1 by itself; remove period")
 		}
 	}
 	c.Interval = t.duration("interval", c.Interval, true)
@@ -72,6 +107,9 @@ func (p *parser) check(t *table, health bool) *Check {
 				t.errorf("notify", "can only be true; remove the key for no notify check")
 			}
 		}
+	}
+	if c.Kind == CheckNotify {
+		c.Period = 0 // the service reports by itself; nothing to probe again
 	}
 	names := make([]string, len(kinds))
 	for i, k := range kinds {

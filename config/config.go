@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/BurntSushi/toml"
 	"golang.org/x/sys/unix"
 )
 
@@ -31,6 +32,7 @@ type Config struct {
 	Cgroups         bool                // default true: each service in a cgroup v2 child of tend's, where tend can make one
 	Services        map[string]*Service // by name; default none
 	Order           []string            // service names in dependency order, ties broken by name
+	Warnings        []Error             // valid but probably not meant (tend check prints them, tend logs them); default none
 }
 
 // Policy says when a service that exited on its own is started again.
@@ -67,6 +69,7 @@ type Service struct {
 	DependsOn        []string          // services that must be ready first; default none
 	Essential        bool              // giving up shuts tend down; default false
 	Oneshot          bool              // runs to completion once; default false
+	Manual           bool              // autostart = false: idle until an operator starts it (`tend ctl start`); default false
 	Output           string            // "prefix" (default), "inherit", or a file path to append to
 	Ready            *Check            // readiness check; nil when absent
 	Health           *Check            // liveness check; nil when absent
@@ -155,7 +158,37 @@ func parseUnlimited(path string, data []byte, env func(string) (string, bool), o
 	if err := p.result(); err != nil {
 		return nil, err
 	}
+	// Warnings go through the same line lookup as errors.
+	if p.warnings(cfg); len(p.errs) > 0 {
+		if w, ok := p.result().(*Errors); ok {
+			cfg.Warnings = w.List
+		}
+	}
 	return cfg, nil
+}
+
+// warnings reports what is valid but probably not meant: a service that
+// waits for an operator (autostart = false) while others depend on it.
+// They wait too, for as long as nobody starts it.
+func (p *parser) warnings(cfg *Config) {
+	dependants := map[string][]string{}
+	for _, name := range cfg.Order {
+		for _, d := range cfg.Services[name].DependsOn {
+			dependants[d] = append(dependants[d], name)
+		}
+	}
+	for _, name := range cfg.Order {
+		s := cfg.Services[name]
+		if !s.Manual || len(dependants[name]) == 0 {
+			continue
+		}
+		what := "it"
+		if s.Oneshot {
+			what = "this oneshot"
+		}
+		p.errorf(toml.Key{"services", name, "autostart"}, "warning: %s depend on %s, which waits for `tend ctl start %s`; until then they are not started either",
+			joinList(dependants[name], "and"), what, name)
+	}
 }
 
 // Bounds of log_buffer, the bytes of recent output kept per service.
@@ -291,6 +324,7 @@ func (p *parser) service(name string, t *table) *Service {
 		StopTimeout:      t.duration("stop_timeout", 5*time.Second, false),
 		Essential:        t.boolean("essential", false),
 		Oneshot:          t.boolean("oneshot", false),
+		Manual:           !t.boolean("autostart", true),
 		Output:           t.str("output", "prefix"),
 	}
 	var ok bool

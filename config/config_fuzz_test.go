@@ -217,7 +217,8 @@ func checkConfig(t *testing.T, cfg *Config) {
 			if c == nil {
 				continue
 			}
-			if c.Interval <= 0 || c.Timeout <= 0 || c.Kind == "" || (c == s.Health) != (c.Threshold >= 1) ||
+			if c.Interval <= 0 || c.Timeout <= 0 || c.Kind == "" || c.Threshold < 1 || c.Period < 0 ||
+				(c == s.Health) != (c.OnFailure != "") || c == s.Health && c.Period != 0 ||
 				c.Kind == CheckExec && (len(c.Exec) == 0 || c.Exec[0] == "") || c == s.Health && c.Kind == CheckNotify {
 				fail("%s: check %+v", name, c)
 			}

@@ -161,18 +161,22 @@ stop_signal = "SIGINT"
 stop_timeout = "20s"
 depends_on = ["migrate"]
 essential = true
+autostart = false
 output = "/var/log/db.log"
 
 [services.db.ready]
 tcp = "127.0.0.1:5432"
 interval = "500ms"
 timeout = "2s"
+threshold = 2
+period = "20s"
 
 [services.db.health]
 http = "http://127.0.0.1:8080/healthz"
 interval = "15s"
 timeout = "4s"
 threshold = 5
+on_failure = "ignore"
 
 [services.notifier]
 command = "notifier --socket /run/n.sock"
@@ -211,9 +215,10 @@ health = { exec = ["check", "--quick"] }
 		StopTimeout:      20 * time.Second,
 		DependsOn:        []string{"migrate"},
 		Essential:        true,
+		Manual:           true,
 		Output:           "/var/log/db.log",
-		Ready:            &Check{Kind: CheckTCP, Target: "127.0.0.1:5432", Interval: 500 * time.Millisecond, Timeout: 2 * time.Second},
-		Health:           &Check{Kind: CheckHTTP, Target: "http://127.0.0.1:8080/healthz", Interval: 15 * time.Second, Timeout: 4 * time.Second, Threshold: 5},
+		Ready:            &Check{Kind: CheckTCP, Target: "127.0.0.1:5432", Interval: 500 * time.Millisecond, Timeout: 2 * time.Second, Threshold: 2, Period: 20 * time.Second},
+		Health:           &Check{Kind: CheckHTTP, Target: "http://127.0.0.1:8080/healthz", Interval: 15 * time.Second, Timeout: 4 * time.Second, Threshold: 5, OnFailure: FailIgnore},
 	}
 	if !reflect.DeepEqual(db, wantDB) {
 		t.Errorf("db:\ngot  %+v\nwant %+v", db, wantDB)
@@ -229,10 +234,10 @@ health = { exec = ["check", "--quick"] }
 		n.Output != "inherit" || n.MaxRestarts != 0 || n.Backoff != (Backoff{Type: "fixed", Delay: 3 * time.Second}) {
 		t.Errorf("notifier: %+v", n)
 	}
-	if want := (&Check{Kind: CheckNotify, Interval: time.Second, Timeout: time.Second}); !reflect.DeepEqual(n.Ready, want) {
+	if want := (&Check{Kind: CheckNotify, Interval: time.Second, Timeout: time.Second, Threshold: 3}); !reflect.DeepEqual(n.Ready, want) {
 		t.Errorf("notifier ready = %+v, want %+v", n.Ready, want)
 	}
-	if want := (&Check{Kind: CheckExec, Exec: []string{"check", "--quick"}, Interval: 10 * time.Second, Timeout: 3 * time.Second, Threshold: 3}); !reflect.DeepEqual(n.Health, want) {
+	if want := (&Check{Kind: CheckExec, Exec: []string{"check", "--quick"}, Interval: 10 * time.Second, Timeout: 3 * time.Second, Threshold: 3, OnFailure: FailRestart}); !reflect.DeepEqual(n.Health, want) {
 		t.Errorf("notifier health = %+v, want %+v", n.Health, want)
 	}
 }
@@ -394,7 +399,7 @@ environment = { PORT = 5432 }
 
 [services.db.ready]
 tcp = "localhost"
-threshold = 2
+on_failure = "ignore"
 
 [services.db.health]
 interval = "0s"
@@ -428,7 +433,7 @@ group = "nosuchgroup"
 		{19, "services.db.output", `must be "prefix", "inherit" or a file path`},
 		{20, "services.db.environment.PORT", `must be a string, not an integer (quote it: PORT = "5432")`},
 		{23, "services.db.ready.tcp", "must be host:port"},
-		{24, "services.db.ready.threshold", "health checks only"},
+		{24, "services.db.ready.on_failure", "health checks only"},
 		{26, "services.db.health", "needs one check: set one of exec, tcp, http or file"},
 		{27, "services.db.health.interval", "greater than zero"},
 		{29, `services."bad name"`, "may use only letters, digits"},
@@ -505,11 +510,20 @@ func TestChecks(t *testing.T) {
 		want    *Check
 		wantErr string
 	}{
-		{"ready", `exec = "pg_isready -q"`, &Check{Kind: CheckExec, Exec: []string{"pg_isready", "-q"}, Interval: time.Second, Timeout: time.Second}, ""},
-		{"ready", `file = "/run/ready"`, &Check{Kind: CheckFile, Target: "/run/ready", Interval: time.Second, Timeout: time.Second}, ""},
-		{"ready", `tcp = "[::1]:80"`, &Check{Kind: CheckTCP, Target: "[::1]:80", Interval: time.Second, Timeout: time.Second}, ""},
-		{"ready", `http = "http://localhost/"`, &Check{Kind: CheckHTTP, Target: "http://localhost/", Interval: time.Second, Timeout: time.Second}, ""},
-		{"health", `file = "/x"`, &Check{Kind: CheckFile, Target: "/x", Interval: 10 * time.Second, Timeout: 3 * time.Second, Threshold: 3}, ""},
+		{"ready", `exec = "pg_isready -q"`, &Check{Kind: CheckExec, Exec: []string{"pg_isready", "-q"}, Interval: time.Second, Timeout: time.Second, Threshold: 3, Period: 10 * time.Second}, ""},
+		{"ready", `file = "/run/ready"`, &Check{Kind: CheckFile, Target: "/run/ready", Interval: time.Second, Timeout: time.Second, Threshold: 3, Period: 10 * time.Second}, ""},
+		{"ready", `tcp = "[::1]:80"`, &Check{Kind: CheckTCP, Target: "[::1]:80", Interval: time.Second, Timeout: time.Second, Threshold: 3, Period: 10 * time.Second}, ""},
+		{"ready", `http = "http://localhost/"`, &Check{Kind: CheckHTTP, Target: "http://localhost/", Interval: time.Second, Timeout: time.Second, Threshold: 3, Period: 10 * time.Second}, ""},
+		{"health", `file = "/x"`, &Check{Kind: CheckFile, Target: "/x", Interval: 10 * time.Second, Timeout: 3 * time.Second, Threshold: 3, OnFailure: FailRestart}, ""},
+		{"health", "file = \"/x\"\non_failure = \"ignore\"", &Check{Kind: CheckFile, Target: "/x", Interval: 10 * time.Second, Timeout: 3 * time.Second, Threshold: 3, OnFailure: FailIgnore}, ""},
+		{"health", "file = \"/x\"\non_failure = \"shutdown\"", &Check{Kind: CheckFile, Target: "/x", Interval: 10 * time.Second, Timeout: 3 * time.Second, Threshold: 3, OnFailure: FailShutdown}, ""},
+		{"health", "file = \"/x\"\non_failure = \"kill\"", nil, `unknown on_failure "kill" (use restart, ignore or shutdown)`},
+		{"health", "file = \"/x\"\nperiod = \"5s\"", nil, "period applies to readiness checks only"},
+		{"ready", "file = \"/x\"\nperiod = \"0s\"\nthreshold = 1", &Check{Kind: CheckFile, Target: "/x", Interval: time.Second, Timeout: time.Second, Threshold: 1}, ""},
+		{"ready", "file = \"/x\"\nperiod = \"30s\"", &Check{Kind: CheckFile, Target: "/x", Interval: time.Second, Timeout: time.Second, Threshold: 3, Period: 30 * time.Second}, ""},
+		{"ready", "file = \"/x\"\nperiod = \"-1s\"", nil, "must not be negative"},
+		{"ready", "file = \"/x\"\non_failure = \"ignore\"", nil, "on_failure applies to health checks only"},
+		{"ready", "notify = true\nperiod = \"5s\"", nil, "a notify check is not probed again"},
 		{"ready", `interval = "1s"`, nil, "needs one check: set one of exec, tcp, http, file or notify"},
 		{"ready", "tcp = \"h:1\"\nhttp = \"http://h/\"\nfile = \"/f\"", nil, "has tcp, http and file: a check does exactly one thing"},
 		{"health", "exec = [\"a\"]\ntcp = \"h:1\"", nil, "has exec and tcp"},
@@ -821,5 +835,35 @@ command = "true"
 	}
 	if _, err := parse(t, "log_buffer = 2000000\n", nil); err == nil || !strings.Contains(err.Error(), "at most") {
 		t.Errorf("log_buffer of 2 MB: %v", err)
+	}
+}
+
+// TestAutostartWarnings: autostart = false is valid, but a service that
+// others depend on then holds them back too; tend check says so, with the
+// key's line, and the config still loads.
+func TestAutostartWarnings(t *testing.T) {
+	tests := []struct {
+		name, src string
+		want      []string // substrings, one per warning, in order
+	}{
+		{"nobody depends on it", "[services.a]\ncommand = \"a\"\nautostart = false\n", nil},
+		{"started by tend", "[services.a]\ncommand = \"a\"\n[services.b]\ncommand = \"b\"\ndepends_on = [\"a\"]\n", nil},
+		{"a oneshot others need", "[services.migrate]\ncommand = \"m\"\noneshot = true\nautostart = false\n[services.web]\ncommand = \"w\"\ndepends_on = [\"migrate\"]\n",
+			[]string{"tend.toml:4: services.migrate.autostart: warning: web depend on this oneshot, which waits for `tend ctl start migrate`"}},
+		{"two dependants", "[services.db]\ncommand = \"d\"\nautostart = false\n[services.x]\ncommand = \"x\"\ndepends_on = [\"db\"]\n[services.y]\ncommand = \"y\"\ndepends_on = [\"db\"]\n",
+			[]string{"services.db.autostart: warning: x and y depend on it"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := mustParse(t, tt.src, nil)
+			if len(cfg.Warnings) != len(tt.want) {
+				t.Fatalf("warnings %v, want %d", cfg.Warnings, len(tt.want))
+			}
+			for i, w := range tt.want {
+				if got := cfg.Warnings[i].Error(); !strings.Contains(got, w) {
+					t.Errorf("warning %d = %q, want it to contain %q", i, got, w)
+				}
+			}
+		})
 	}
 }

@@ -10,8 +10,9 @@ func (s *Service) Equal(old *Service) bool {
 
 // RestartSettingsOnlyChanged reports whether s differs from old, but only in
 // the settings the restart state machine reads at the next exit (restart,
-// backoff, crash_loop, min_uptime, max_restarts, success_exit_codes). Such a
-// change applies without restarting the service (SPEC section 5).
+// backoff, crash_loop, min_uptime, max_restarts, success_exit_codes), and
+// autostart, which only matters before a first start. Such a change applies
+// without restarting the service (SPEC section 5).
 func (s *Service) RestartSettingsOnlyChanged(old *Service) bool {
 	if s == nil || old == nil || s.Equal(old) {
 		return false
@@ -23,5 +24,6 @@ func (s *Service) RestartSettingsOnlyChanged(old *Service) bool {
 	c.MinUptime = old.MinUptime
 	c.MaxRestarts = old.MaxRestarts
 	c.SuccessExitCodes = old.SuccessExitCodes
+	c.Manual = old.Manual
 	return c.Equal(old)
 }

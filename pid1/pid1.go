@@ -157,6 +157,11 @@ func run(o cli.Options, v *vm) int {
 	}
 
 	log := newLogger(o.Verbosity, cfg)
+	if cfg != nil {
+		for _, w := range cfg.Warnings {
+			log.Warn(w.Error())
+		}
+	}
 	if v != nil {
 		hostname := ""
 		if cfg != nil {

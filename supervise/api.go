@@ -110,6 +110,9 @@ func (s *Supervisor) status(svc *service) ServiceStatus {
 		Tracking: string(svc.tracking),
 		Cgroup:   svc.cgroup,
 	}
+	if st.Reason == "" && svc.waitsForOperator() {
+		st.Reason = "autostart = false: waiting for tend ctl start"
+	}
 	if st.Reason == "" {
 		st.Reason = svc.notifyStatus
 	}
@@ -156,12 +159,14 @@ type healthResult struct {
 
 // Health reports whether every service is in a good state: running, ready
 // and healthy, or a oneshot that succeeded. The reasons name the others.
+// A service that waits for an operator (autostart = false) is not
+// counted: it is meant not to run.
 func (s *Supervisor) Health() (bool, []string, error) {
 	r, err := call(s, func() healthResult {
 		var reasons []string
 		for _, svc := range s.order {
 			switch {
-			case svc.goal == GoalRemoved:
+			case svc.goal == GoalRemoved, svc.waitsForOperator():
 			case svc.spec.Oneshot && svc.succeeded:
 			case svc.state == Running && svc.isReady() && svc.healthy:
 			case svc.state == Running && !svc.isReady():

@@ -132,12 +132,30 @@ const (
 	healthCheck checkKind = "health"
 )
 
-// check is svc's check of kind.
+// check is svc's check of kind for the current run: from the definition
+// the run was started with, not the one in force. A reload that changes a
+// check restarts the service, except during the shutdown, when nothing
+// restarts and the run keeps the checks it had (the new definition's check
+// may be absent).
 func (svc *service) check(kind checkKind) *config.Check {
-	if kind == readyCheck {
-		return svc.spec.Ready
+	spec := svc.runSpec
+	if spec == nil {
+		spec = svc.spec
 	}
-	return svc.spec.Health
+	if kind == readyCheck {
+		return spec.Ready
+	}
+	return spec.Health
+}
+
+// slot is where kind's probe is kept: readiness keeps probing after the
+// service is ready, beside its health check, and neither may cancel the
+// other's.
+func (k checkKind) slot() int {
+	if k == readyCheck {
+		return 0
+	}
+	return 1
 }
 
 // runProbe runs p in its own goroutine with the check's timeout and posts
@@ -145,9 +163,13 @@ func (svc *service) check(kind checkKind) *config.Check {
 // check never overlaps itself.
 func (s *Supervisor) runProbe(svc *service, kind checkKind, c *config.Check) {
 	ctx, cancel := context.WithTimeout(context.Background(), c.Timeout)
-	svc.cancelProbe = cancel
+	svc.probes[kind.slot()].cancel = cancel
 	gen := svc.checkGen
-	p := probeFor(c, svc.spec, s.opt.Launcher)
+	spec := svc.runSpec
+	if spec == nil {
+		spec = svc.spec
+	}
+	p := probeFor(c, spec, s.opt.Launcher)
 	guard.Go("check of "+svc.spec.Name, func() {
 		defer cancel()
 		err := p(ctx)
@@ -161,7 +183,7 @@ func (s *Supervisor) runProbe(svc *service, kind checkKind, c *config.Check) {
 // scheduleProbe runs the next probe of kind after delay.
 func (s *Supervisor) scheduleProbe(svc *service, kind checkKind, delay time.Duration) {
 	gen := svc.checkGen
-	svc.probeTimer = time.AfterFunc(delay, func() {
+	svc.probes[kind.slot()].timer = time.AfterFunc(delay, func() {
 		s.inbox.post(func() { s.onProbeDue(svc, kind, gen) })
 	})
 }
@@ -170,9 +192,11 @@ func (s *Supervisor) scheduleProbe(svc *service, kind checkKind, delay time.Dura
 // reports by itself) with ready_timeout as its limit, then health once ready.
 func (s *Supervisor) startChecks(svc *service) {
 	svc.cancelChecks()
-	svc.ready, svc.healthy, svc.healthFails = svc.spec.Ready == nil, true, 0
+	svc.ready, svc.readyOnce, svc.readyFails = svc.spec.Ready == nil, false, 0
+	svc.healthy, svc.healthFails = true, 0
 	r := svc.spec.Ready
 	if r == nil {
+		svc.readyOnce = true
 		s.startHealth(svc)
 		return
 	}
@@ -197,7 +221,7 @@ func (s *Supervisor) onProbeDue(svc *service, kind checkKind, gen int) {
 }
 
 func (s *Supervisor) onReadyDeadline(svc *service, gen int) {
-	if s.current(svc) && gen == svc.checkGen && svc.state == Running && !svc.ready {
+	if s.current(svc) && gen == svc.checkGen && svc.state == Running && !svc.readyOnce {
 		if s.opt.StartMain != nil && s.now().Sub(s.startedAt) >= s.cfg.ReadyTimeout {
 			// The main program's wait ran out at the same moment: that
 			// ends tend, and says which services were not ready.
@@ -214,7 +238,7 @@ func (s *Supervisor) onCheckResult(svc *service, kind checkKind, gen int, err er
 	if !s.current(svc) || gen != svc.checkGen || svc.state != Running {
 		return // a result of an earlier run, or of a run being stopped
 	}
-	svc.cancelProbe = nil
+	svc.probes[kind.slot()].cancel = nil
 	log := svc.logger(s.log)
 	c := svc.check(kind)
 	if err != nil && reaper.OutOfResources(err) {
@@ -225,12 +249,7 @@ func (s *Supervisor) onCheckResult(svc *service, kind checkKind, gen int, err er
 	}
 	switch kind {
 	case readyCheck:
-		if err != nil {
-			log.Debugf("not ready yet: %v", err)
-			s.scheduleProbe(svc, readyCheck, c.Interval)
-			return
-		}
-		s.becomeReady(svc, string(c.Kind)+" check passed")
+		s.onReadyResult(svc, c, err)
 	case healthCheck:
 		if err == nil {
 			if svc.healthFails > 0 || !svc.healthy {
@@ -238,17 +257,66 @@ func (s *Supervisor) onCheckResult(svc *service, kind checkKind, gen int, err er
 				s.emit(Happening{Kind: KindHealth, Service: svc.name, Healthy: boolPtr(true), Reason: "passes again"})
 			}
 			svc.healthFails, svc.healthy = 0, true
-		} else {
-			svc.healthFails++
-			log.Warnf("health check failed (%d of %d): %v", svc.healthFails, c.Threshold, err)
-			if svc.healthFails >= c.Threshold {
-				svc.healthy = false
-				s.emit(Happening{Kind: KindHealth, Service: svc.name, Healthy: boolPtr(false), Reason: err.Error()})
-				s.failRun(svc, fmt.Sprintf("health check failed %d times in a row", svc.healthFails))
-				return
-			}
+			s.scheduleProbe(svc, healthCheck, c.Interval)
+			return
 		}
-		s.scheduleProbe(svc, healthCheck, c.Interval)
+		svc.healthFails++
+		log.Warnf("health check failed (%d of %d): %v", svc.healthFails, c.Threshold, err)
+		if svc.healthFails < c.Threshold {
+			s.scheduleProbe(svc, healthCheck, c.Interval)
+			return
+		}
+		wasHealthy := svc.healthy
+		svc.healthy = false
+		if wasHealthy {
+			s.emit(Happening{Kind: KindHealth, Service: svc.name, Healthy: boolPtr(false), Reason: err.Error()})
+		}
+		why := fmt.Sprintf("health check failed %d times in a row", svc.healthFails)
+		switch c.OnFailure {
+		case config.FailIgnore:
+			// Reported (status, events, metrics), never acted on; the
+			// next pass says so.
+			if wasHealthy {
+				log.Warnf("%s: unhealthy (on_failure = ignore: it keeps running)", why)
+			}
+			s.scheduleProbe(svc, healthCheck, c.Interval)
+		case config.FailShutdown:
+			log.Errorf("%s: shutting tend down (on_failure = shutdown)", why)
+			s.lifeEvent(CheckShutdown, Facts{})
+		default:
+			s.failRun(svc, why)
+		}
+	}
+}
+
+// onReadyResult: until the service is first ready, a failure only means
+// "not yet" (ready_timeout is the limit); once ready, the check keeps
+// probing every period, and threshold failures in a row make it not ready
+// again, as Kubernetes' readiness probe does: reported, and dependants not
+// yet started wait again, but nothing is stopped.
+func (s *Supervisor) onReadyResult(svc *service, c *config.Check, err error) {
+	log := svc.logger(s.log)
+	switch {
+	case !svc.readyOnce && err != nil:
+		log.Debugf("not ready yet: %v", err)
+		s.scheduleProbe(svc, readyCheck, c.Interval)
+		return
+	case err == nil:
+		svc.readyFails = 0
+		s.becomeReady(svc, string(c.Kind)+" check passed")
+	default:
+		svc.readyFails++
+		log.Debugf("readiness check failed (%d of %d): %v", svc.readyFails, c.Threshold, err)
+		if svc.readyFails >= c.Threshold && svc.ready {
+			svc.ready = false
+			why := fmt.Sprintf("readiness check failed %d times in a row: %v", svc.readyFails, err)
+			log.Warnf("not ready: %s", why)
+			s.emit(Happening{Kind: KindReady, Service: svc.name, Ready: boolPtr(false), Reason: why})
+			s.deps.touch(svc)
+		}
+	}
+	if c.Period > 0 {
+		s.scheduleProbe(svc, readyCheck, c.Period)
 	}
 }
 
@@ -261,10 +329,16 @@ func (s *Supervisor) becomeReady(svc *service, why string) {
 		svc.readyTimer.Stop()
 		svc.readyTimer = nil
 	}
+	if svc.readyOnce {
+		why += " again"
+	}
 	svc.logger(s.log).Infof("ready: %s", why)
 	s.emit(Happening{Kind: KindReady, Service: svc.name, Ready: boolPtr(true), Reason: why})
 	s.deps.touch(svc)
-	s.startHealth(svc)
+	if !svc.readyOnce {
+		svc.readyOnce = true
+		s.startHealth(svc)
+	}
 }
 
 // failRun stops a run that failed a check: its end counts as unclean, and

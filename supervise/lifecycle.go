@@ -185,6 +185,7 @@ type Situation struct {
 	State    State
 	Goal     Goal
 	Ending   Ending
+	Manual   bool // autostart = false: it starts only when an operator starts it
 	Restart  Restart
 	Counters Counters
 	Run      Run // for Exited, Emptied, StartFailed: the run that ended
@@ -225,6 +226,11 @@ func decide(s Situation, e Event) Decision {
 		default:
 			return d
 		}
+	}
+	if s.State == Idle && s.Goal == GoalHeld && e == DepsReady {
+		// autostart = false: defined and startable, but only an operator
+		// starts it (s6's down file, supervisord's autostart=false).
+		return d
 	}
 	cell := Lookup(s.State, e)
 	switch cell.Do {
@@ -296,6 +302,8 @@ func decide(s Situation, e Event) Decision {
 			d.Goal = s.Goal // a new definition does not overrule an operator's stop or a removal
 		case e == ReAdded && s.Goal != GoalRemoved:
 			d.Goal, d.Ending = s.Goal, s.Ending // only a removal is undone by adding it again
+		case e == ReAdded && s.Manual:
+			d.Goal = GoalHeld // added again, as a new service is: it waits for an operator
 		case cell.Goal == GoalDown && s.Goal == GoalRemoved:
 			d.Goal = GoalRemoved // it is forgotten once gone, shutdown or not
 		case cell.Goal == GoalDown && s.Ending == EndLeftover:

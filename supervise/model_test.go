@@ -19,6 +19,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"sort"
 	"strconv"
@@ -349,10 +350,14 @@ func genService(r *rand.Rand, name string, before []string) *config.Service {
 			s.DependsOn = append(s.DependsOn, b)
 		}
 	}
+	s.Manual = r.IntN(8) == 0
 	check := func(health bool) *config.Check {
-		c := &config.Check{Kind: config.CheckExec, Exec: []string{"check", name}, Interval: 300 * time.Millisecond, Timeout: 100 * time.Millisecond}
+		c := &config.Check{Kind: config.CheckExec, Exec: []string{"check", name}, Interval: 300 * time.Millisecond, Timeout: 100 * time.Millisecond, Threshold: 1 + r.IntN(2)}
 		if health {
-			c.Interval, c.Threshold = 2*time.Second, 1+r.IntN(2)
+			c.Interval = 2 * time.Second
+			c.OnFailure = []config.OnFailure{config.FailRestart, config.FailRestart, config.FailRestart, config.FailIgnore, config.FailIgnore, config.FailShutdown}[r.IntN(6)]
+		} else {
+			c.Period = pick(0, time.Second, 3*time.Second)
 		}
 		return c
 	}
@@ -420,7 +425,11 @@ func (s modelStep) String() string {
 		var parts []string
 		for _, name := range s.cfg.Order {
 			sv := s.cfg.Services[name]
-			parts = append(parts, fmt.Sprintf("%s(%s %s dep=%v ready=%v health=%v ess=%v one=%v)", name, sv.Restart, sv.Command[2:], sv.DependsOn, sv.Ready != nil, sv.Health != nil, sv.Essential, sv.Oneshot))
+			onFailure := config.OnFailure("")
+			if sv.Health != nil {
+				onFailure = sv.Health.OnFailure
+			}
+			parts = append(parts, fmt.Sprintf("%s(%s %s dep=%v ready=%v health=%v/%s ess=%v one=%v manual=%v)", name, sv.Restart, sv.Command[2:], sv.DependsOn, sv.Ready != nil, sv.Health != nil, onFailure, sv.Essential, sv.Oneshot, sv.Manual))
 		}
 		return kind + " to " + strings.Join(parts, " ")
 	case stepBadHangup:
@@ -512,10 +521,12 @@ type modelRun struct {
 	endedAt  time.Time          // when Run returned
 	asked    map[EndReason]bool // the end reasons the sequence gave tend
 	held     map[string]int     // services an operator stopped: their starts then
-	restarts map[string]int
-	records  map[string]*service
-	resetOK  map[string]bool
-	errs     []string
+	// madeUnhealthy: services whose checks the sequence made fail, ever.
+	madeUnhealthy map[string]bool
+	restarts      map[string]int
+	records       map[string]*service
+	resetOK       map[string]bool
+	errs          []string
 }
 
 func (m *modelRun) fail(format string, args ...any) {
@@ -549,9 +560,10 @@ func runModelInBubble(mainMode int, initial *config.Config, steps []modelStep, v
 	m := &modelRun{
 		fake: newModelFake(), sigs: make(chan Order, 4), done: make(chan struct{}), mainMode: mainMode,
 		configs: map[*config.Config][]string{}, asked: map[EndReason]bool{},
-		held: map[string]int{}, restarts: map[string]int{}, records: map[string]*service{}, resetOK: map[string]bool{},
+		held: map[string]int{}, madeUnhealthy: map[string]bool{}, restarts: map[string]int{}, records: map[string]*service{}, resetOK: map[string]bool{},
 	}
 	m.remember(initial)
+	m.holdManual(initial, nil)
 	m.out = newModelWriter()
 	opt := Options{Launcher: m.fake, Log: log, Sink: NewSink(m.out, m.out, "text"),
 		LoadConfig: func() (*config.Config, error) {
@@ -573,7 +585,11 @@ func runModelInBubble(mainMode int, initial *config.Config, steps []modelStep, v
 	m.sup = New(initial, opt)
 	go func() {
 		defer close(m.done)
-		defer func() { m.panic = recover() }()
+		defer func() {
+			if m.panic = recover(); m.panic != nil && os.Getenv("TEND_MODEL_STACK") != "" {
+				fmt.Fprintf(os.Stderr, "%v\n%s", m.panic, debug.Stack())
+			}
+		}()
 		m.code = m.sup.Run(m.sigs)
 		m.endedAt = time.Now()
 	}()
@@ -617,6 +633,19 @@ func runModelInBubble(mainMode int, initial *config.Config, steps []modelStep, v
 	time.Sleep(time.Minute) // pumps and the sink's writers finish
 	synctest.Wait()
 	return m.errs
+}
+
+// holdManual: a service with autostart = false that a config brings in
+// (new, or added again after a removal) is started by an operator or not
+// at all; m.held checks that after every step.
+func (m *modelRun) holdManual(cfg *config.Config, known map[string]bool) {
+	m.fake.mu.Lock()
+	defer m.fake.mu.Unlock()
+	for name, spec := range cfg.Services {
+		if spec.Manual && !known[name] {
+			m.held[name] = m.fake.starts[name]
+		}
+	}
 }
 
 func (m *modelRun) remember(cfg *config.Config) {
@@ -673,6 +702,14 @@ func (m *modelRun) apply(st modelStep) {
 		}
 	case stepReload, stepHangup:
 		m.remember(st.cfg)
+		known := map[string]bool{}
+		if !m.sup.Do(func() {
+			for name, svc := range m.sup.services {
+				known[name] = svc.goal != GoalRemoved
+			}
+		}) {
+			known = nil // finished: nothing starts any more
+		}
 		if st.kind == stepReload {
 			if err := m.sup.Apply(st.cfg); err != nil && !errors.Is(err, ErrConflict) && !(errors.Is(err, ErrFinished) && m.finished()) {
 				m.fail("reload was not answered: %v", err)
@@ -687,6 +724,9 @@ func (m *modelRun) apply(st modelStep) {
 				delete(m.held, name)
 			}
 		}
+		if known != nil {
+			m.holdManual(st.cfg, known)
+		}
 		for _, name := range modelNames {
 			m.resetOK[name] = true
 		}
@@ -698,6 +738,9 @@ func (m *modelRun) apply(st modelStep) {
 		m.fake.mu.Lock()
 		flags := map[stepKind]map[string]bool{stepHealth: m.fake.unhealthy, stepStubborn: m.fake.stubborn}[st.kind]
 		flags[name] = !flags[name]
+		if st.kind == stepHealth && flags[name] {
+			m.madeUnhealthy[name] = true
+		}
 		m.fake.mu.Unlock()
 	case stepForkFail:
 		m.fake.mu.Lock()
@@ -872,6 +915,18 @@ func (m *modelRun) checkEnd() {
 		}
 		if !gaveUp {
 			m.fail("tend ended because an essential service gave up, and none did")
+		}
+	case EndCheck:
+		shutdown := false
+		for cfg := range m.configs {
+			for name, spec := range cfg.Services {
+				if spec.Health != nil && spec.Health.OnFailure == config.FailShutdown && m.madeUnhealthy[name] {
+					shutdown = true
+				}
+			}
+		}
+		if !shutdown {
+			m.fail("tend ended for a health check with on_failure = shutdown, and no such check failed")
 		}
 	case EndMain, EndNotReady:
 		if m.mainMode > 1 {

@@ -46,19 +46,38 @@ type service struct {
 
 	// Checks. checkGen changes whenever a run starts or ends, so results
 	// and timers of an earlier run are recognised and dropped.
-	ready        bool // the readiness check passed (or there is none)
+	ready        bool // the readiness check passed (or there is none), and has not failed threshold times since
+	readyOnce    bool // ready was reached in this run: health probing has begun, ready_timeout is over
+	readyFails   int
 	healthy      bool // the health check has not failed threshold times
 	healthFails  int
 	checkGen     int
-	probeTimer   *time.Timer
-	cancelProbe  func()
+	probes       [2]probeSlot // by checkKind.slot(): readiness keeps probing beside health
 	readyTimer   *time.Timer
 	notify       *notifySocket
 	notifyStatus string
 }
 
+// probeSlot is one kind of check's next probe, or the one in flight.
+type probeSlot struct {
+	timer  *time.Timer
+	cancel func()
+}
+
+// newService: idle, and held when autostart = false (it waits for an
+// operator; the table never launches a held idle service by itself).
 func newService(spec *config.Service) *service {
-	return &service{name: spec.Name, spec: spec, state: Idle, goal: GoalRun}
+	goal := GoalRun
+	if spec.Manual {
+		goal = GoalHeld
+	}
+	return &service{name: spec.Name, spec: spec, state: Idle, goal: goal}
+}
+
+// waitsForOperator: defined, visible and startable, but not started by
+// tend (autostart = false) until an operator does.
+func (svc *service) waitsForOperator() bool {
+	return svc.state == Idle && svc.goal == GoalHeld && svc.blocked == ""
 }
 
 func (svc *service) logger(log *logrus.Logger) *logrus.Entry {
@@ -72,6 +91,7 @@ func (svc *service) situation() Situation {
 		Goal:     svc.goal,
 		Ending:   svc.ending,
 		Restart:  RestartOf(svc.spec),
+		Manual:   svc.spec.Manual,
 		Counters: svc.counters,
 	}
 }
@@ -148,6 +168,8 @@ func (svc *service) describe() string {
 	switch {
 	case svc.state == Idle && svc.blocked != "":
 		return "not started: " + svc.blocked
+	case svc.waitsForOperator():
+		return "idle: autostart = false (tend ctl start " + svc.name + ")"
 	case svc.lastExit != nil:
 		return fmt.Sprintf("%s, last %s", svc.state, svc.lastExit)
 	}
@@ -158,14 +180,18 @@ func (svc *service) describe() string {
 // timers, and a probe in flight (an exec check's process group is killed).
 func (svc *service) cancelChecks() {
 	svc.checkGen++
-	for _, t := range []*time.Timer{svc.probeTimer, svc.readyTimer} {
-		if t != nil {
-			t.Stop()
-		}
+	if svc.readyTimer != nil {
+		svc.readyTimer.Stop()
+		svc.readyTimer = nil
 	}
-	svc.probeTimer, svc.readyTimer = nil, nil
-	if svc.cancelProbe != nil {
-		svc.cancelProbe()
-		svc.cancelProbe = nil
+	for i := range svc.probes {
+		p := &svc.probes[i]
+		if p.timer != nil {
+			p.timer.Stop()
+		}
+		if p.cancel != nil {
+			p.cancel()
+		}
+		*p = probeSlot{}
 	}
 }

@@ -112,6 +112,7 @@ const (
 	EndRequested EndReason = "shutdown requested" // tend ctl shutdown
 	EndMain      EndReason = "main program ended" // or could not start
 	EndEssential EndReason = "essential service gave up"
+	EndCheck     EndReason = "health check failed (on_failure = shutdown)"
 	EndNotReady  EndReason = "services not ready in time"
 	EndSettled   EndReason = "every service ended by itself"
 	EndPanic     EndReason = "internal error"

@@ -54,6 +54,7 @@ const (
 	MainExited                       // the main program ended (Code: its status, remapped)
 	ReadyTimedOut                    // ready_timeout ran out with services not ready
 	EssentialEnded                   // an essential service gave up (Code: its status)
+	CheckShutdown                    // a health check with on_failure = shutdown failed
 	ShutdownOrder                    // SIGTERM, SIGINT, tend ctl shutdown, a panic (Reason, Code for a panic)
 	KillOrder                        // the second SIGTERM or SIGINT during the shutdown
 	DeadlinePassed                   // shutdown_timeout ran out
@@ -64,7 +65,7 @@ const (
 
 var lifeEventNames = [...]string{
 	"every service ready", "main program started", "main program could not start",
-	"main program ended", "ready_timeout", "essential service gave up", "shutdown order",
+	"main program ended", "ready_timeout", "essential service gave up", "health check shutdown", "shutdown order",
 	"kill order", "shutdown_timeout", "every service ended", "progress", "leftovers gone",
 }
 
@@ -142,6 +143,11 @@ func decideLife(l Life, e LifeEvent, f Facts) (Life, LifeEffects) {
 			fx.EssentialUp = true
 			begin(EndEssential)
 		}
+	case CheckShutdown:
+		// Pebble's on-check-failure: shutdown; the check says nothing of
+		// an exit status, so it is 1 (the main program's still wins).
+		status(1)
+		begin(EndCheck)
 	case ShutdownOrder:
 		if f.Reason == EndPanic {
 			status(1)
