@@ -132,3 +132,14 @@ func TestExecCheckGetsTheRunsEnv(t *testing.T) {
 		h.shutdown(t)
 	})
 }
+
+func TestWithVarReplaces(t *testing.T) {
+	env := []string{"A=1", "NOTIFY_SOCKET=/run/systemd/notify", "NOTIFY_SOCKETX=keep", "Z=2"}
+	got := withVar(env, "NOTIFY_SOCKET", "@tend/x")
+	if want := []string{"A=1", "NOTIFY_SOCKETX=keep", "Z=2", "NOTIFY_SOCKET=@tend/x"}; !slices.Equal(got, want) {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+	if env[1] != "NOTIFY_SOCKET=/run/systemd/notify" {
+		t.Fatalf("changed in place: %q", env)
+	}
+}

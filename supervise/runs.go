@@ -2,6 +2,7 @@ package supervise
 
 import (
 	"fmt"
+	"strings"
 	"syscall"
 	"time"
 
@@ -155,7 +156,7 @@ func (s *Supervisor) launch(svc *service, why string) {
 		if err := s.ensureNotify(svc); err != nil {
 			svc.logger(s.log).Errorf("cannot open the notify socket: %v", err)
 		} else {
-			cmd.Env = append(append([]string(nil), cmd.Env...), "NOTIFY_SOCKET="+svc.notify.addr)
+			cmd.Env = withVar(cmd.Env, "NOTIFY_SOCKET", svc.notify.addr)
 		}
 	}
 	// Exits and the end of the run reach the supervisor through its inbox;
@@ -204,6 +205,20 @@ func (s *Supervisor) launch(svc *service, why string) {
 	}
 	s.setState(svc, Running, fmt.Sprintf("%s, process %d", why, svc.pid))
 	s.startChecks(svc)
+}
+
+// withVar is a copy of env with name set to value: an entry of that name
+// already there (from tend's own environment, say, when systemd started
+// tend, or from an env file) is dropped, since a program's getenv finds the
+// first of two.
+func withVar(env []string, name, value string) []string {
+	out := make([]string, 0, len(env)+1)
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, name+"=") {
+			out = append(out, kv)
+		}
+	}
+	return append(out, name+"="+value)
 }
 
 // startFailed judges a launch whose program cannot run as a run that ended
