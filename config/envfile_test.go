@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
 )
@@ -394,4 +395,35 @@ func TestEnvFileReload(t *testing.T) {
 	if g.Equal(a1) {
 		t.Error("a new top-level env_file is not a change of the service")
 	}
+}
+
+// FuzzParseEnvFile: whatever the bytes, the parse returns (never panics,
+// never loops), and what it accepts can be given to a program: valid
+// names, values without a NUL, valid UTF-8, lines in order; an error names
+// the file and a line of it.
+func FuzzParseEnvFile(f *testing.F) {
+	for _, seed := range []string{
+		"A=1\nB='x\ny'\nC=\"a\\\"b\\\n c\"\n", "export A=1\r\n# c\r\n; d\r\nB=x\\\r\ny\r\n",
+		"A=\"x", "1A=2", "A='x'y", "\ufeffA=\xff", "A=\x00", "=", "\\\n", "A=\\", "A=\"\\",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		vars, err := ParseEnvFile("f", data)
+		if err != nil {
+			var fe *EnvFileError
+			lines := 1 + strings.Count(string(data), "\n")
+			if !errors.As(err, &fe) || fe.File != "f" || fe.Line < 1 || fe.Line > lines {
+				t.Fatalf("error %v (%T) does not name a line of the file's %d", err, err, lines)
+			}
+			return
+		}
+		last := 0
+		for _, v := range vars {
+			if badVarName(v.Name) != "" || strings.IndexByte(v.Value, 0) >= 0 || !utf8.ValidString(v.Value) || v.Line < last {
+				t.Fatalf("accepted %+v", v)
+			}
+			last = v.Line
+		}
+	})
 }
