@@ -30,6 +30,7 @@ type Config struct {
 	ShutdownTimeout time.Duration       // default 9s, so shutdown fits Docker's 10s stop grace
 	ReadyTimeout    time.Duration       // default 60s
 	Cgroups         bool                // default true: each service in a cgroup v2 child of tend's, where tend can make one
+	EnvFiles        []EnvFile           // the top-level env_file, for every service (each Service.EnvFiles begins with it); default none
 	Services        map[string]*Service // by name; default none
 	Order           []string            // service names in dependency order, ties broken by name
 	Warnings        []Error             // valid but probably not meant (tend check prints them, tend logs them); default none
@@ -57,7 +58,8 @@ type Service struct {
 	Group            string            // as written; default "" = the user's primary group, or tend's own
 	Credential       *Credential       // resolved User and Group; nil when both are empty
 	Environment      map[string]string // as written, after ${VAR} expansion; default empty
-	Env              []string          // the whole environment: tend's own, the user's HOME/USER/LOGNAME/SHELL, Environment; sorted by name; may be shared, never change it in place
+	EnvFiles         []EnvFile         // the top-level env_file, then the service's own, in that order; read at each start (StartEnv); default none
+	Env              []string          // the environment without the env files: tend's own, the user's HOME/USER/LOGNAME/SHELL, Environment; sorted by name; may be shared, never change it in place. A start uses StartEnv
 	Restart          Policy            // default always; for a oneshot, never
 	SuccessExitCodes []int             // exit codes that count as clean; default [0]
 	MinUptime        time.Duration     // a run this long resets the failure count; default 10s
@@ -284,6 +286,8 @@ func (p *parser) config(t *table) *Config {
 		Cgroups:         t.boolean("cgroups", true),
 		Services:        make(map[string]*Service),
 	}
+	cfg.EnvFiles = p.envFiles(t)
+	p.globalEnvFiles = cfg.EnvFiles
 	if msg := badHostname(cfg.Hostname); msg != "" {
 		t.errorf("hostname", "%s", msg)
 	}
@@ -315,6 +319,7 @@ func (p *parser) service(name string, t *table) *Service {
 		User:             t.str("user", ""),
 		Group:            t.str("group", ""),
 		Environment:      p.environment(t),
+		EnvFiles:         p.serviceEnvFiles(t),
 		SuccessExitCodes: p.exitCodes(t),
 		MinUptime:        t.duration("min_uptime", 10*time.Second, false),
 		MaxRestarts:      t.integer("max_restarts", -1, 0),

@@ -47,6 +47,10 @@ type parser struct {
 
 	users *userDB  // read once per file, when a service names a user or group
 	env0  *envBase // tend's own environment, parsed once per file
+
+	globalEnvFiles []EnvFile        // the top-level env_file
+	envFileErrs    map[string]error // each env file read at load, by path: read once per file however many services name it
+	dir            string           // the config file's directory, absolute; for relative env_file paths
 }
 
 // problem is an Error whose line is still to be found: the line of key at.

@@ -25,7 +25,7 @@ type ServiceStatus struct {
 	Uptime   float64   `json:"uptime_seconds,omitempty"` // of the current run
 	Since    time.Time `json:"since"`                    // when it entered its state
 	LastExit *ExitInfo `json:"last_exit,omitempty"`
-	Reason   string    `json:"reason,omitempty"` // why it is not started, or its sd_notify STATUS
+	Reason   string    `json:"reason,omitempty"` // why it is not started, why its last start failed, or its sd_notify STATUS
 	// Tracking is how its processes are found: "cgroup" (Cgroup names
 	// it) or "session"; empty before its first run.
 	Tracking string `json:"tracking,omitempty"`
@@ -112,6 +112,9 @@ func (s *Supervisor) status(svc *service) ServiceStatus {
 	}
 	if st.Reason == "" && svc.waitsForOperator() {
 		st.Reason = "autostart = false: waiting for tend ctl start"
+	}
+	if st.Reason == "" {
+		st.Reason = svc.startErr
 	}
 	if st.Reason == "" {
 		st.Reason = svc.notifyStatus

@@ -27,7 +27,8 @@ type probe func(ctx context.Context) error
 
 // probeFor builds the probe of a check. exec checks start through the
 // launcher like any child: nothing in tend uses os/exec.
-func probeFor(c *config.Check, svc *config.Service, launcher Launcher) probe {
+// env is the environment the service's run was started with.
+func probeFor(c *config.Check, svc *config.Service, env []string, launcher Launcher) probe {
 	switch c.Kind {
 	case config.CheckTCP:
 		return func(ctx context.Context) error {
@@ -46,22 +47,23 @@ func probeFor(c *config.Check, svc *config.Service, launcher Launcher) probe {
 			return err
 		}
 	case config.CheckExec:
-		return func(ctx context.Context) error { return runCheckCommand(ctx, c.Exec, svc, launcher) }
+		return func(ctx context.Context) error { return runCheckCommand(ctx, c.Exec, svc, env, launcher) }
 	}
 	return func(context.Context) error { return fmt.Errorf("%s checks are not probed", c.Kind) }
 }
 
 // runCheckCommand runs an exec check in its own process group, with the
-// service's environment, directory and user; at the deadline the whole group
-// is killed, and the probe returns once the reaper has collected it.
-func runCheckCommand(ctx context.Context, argv []string, svc *config.Service, launcher Launcher) error {
+// service's environment (env: its run's, env files as read at its start),
+// directory and user; at the deadline the whole group is killed, and the
+// probe returns once the reaper has collected it.
+func runCheckCommand(ctx context.Context, argv []string, svc *config.Service, env []string, launcher Launcher) error {
 	devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
 	if err != nil {
 		return err
 	}
 	cmd := reaper.Cmd{
 		Args:  argv,
-		Env:   svc.Env,
+		Env:   env,
 		Dir:   svc.WorkingDir,
 		Files: []uintptr{devnull.Fd(), devnull.Fd(), devnull.Fd()},
 		Sys:   &syscall.SysProcAttr{Setpgid: true, Credential: credential(svc)},
@@ -169,7 +171,7 @@ func (s *Supervisor) runProbe(svc *service, kind checkKind, c *config.Check) {
 	if spec == nil {
 		spec = svc.spec
 	}
-	p := probeFor(c, spec, s.opt.Launcher)
+	p := probeFor(c, spec, svc.runEnv, s.opt.Launcher)
 	guard.Go("check of "+svc.spec.Name, func() {
 		defer cancel()
 		err := p(ctx)

@@ -2,6 +2,7 @@ package supervise
 
 import (
 	"fmt"
+	"strings"
 	"syscall"
 	"time"
 
@@ -120,6 +121,18 @@ func (s *Supervisor) arm(svc *service, d time.Duration, ev Event) {
 func (s *Supervisor) launch(svc *service, why string) {
 	svc.cancelTimer()
 	svc.blocked = ""
+	// The env files are read again at every start, so that a changed one
+	// applies from the next start without a reload.
+	env, err := svc.spec.StartEnv()
+	if err != nil {
+		if reaper.OutOfResources(err) {
+			svc.logger(s.log).Errorf("could not run: cannot read its env_file: %v; trying again after the backoff", err)
+			s.event(svc, ForkFailed, "")
+			return
+		}
+		s.startFailed(svc, 1, fmt.Sprintf("cannot start: env_file: %v", err))
+		return
+	}
 	files, err := s.outputFiles(svc)
 	if err != nil {
 		if reaper.OutOfResources(err) {
@@ -128,13 +141,13 @@ func (s *Supervisor) launch(svc *service, why string) {
 			s.event(svc, ForkFailed, "")
 			return
 		}
-		svc.logger(s.log).Errorf("cannot start: cannot set up its output: %v", err)
-		s.startFailed(svc, 1)
+		s.startFailed(svc, 1, fmt.Sprintf("cannot start: cannot set up its output: %v", err))
 		return
 	}
+	svc.runEnv = env
 	cmd := reaper.Cmd{
 		Args:  svc.spec.Command,
-		Env:   svc.spec.Env,
+		Env:   env,
 		Dir:   svc.spec.WorkingDir,
 		Files: files.fds(),
 		Sys:   &syscall.SysProcAttr{Credential: credential(svc.spec)},
@@ -143,7 +156,7 @@ func (s *Supervisor) launch(svc *service, why string) {
 		if err := s.ensureNotify(svc); err != nil {
 			svc.logger(s.log).Errorf("cannot open the notify socket: %v", err)
 		} else {
-			cmd.Env = append(append([]string(nil), cmd.Env...), "NOTIFY_SOCKET="+svc.notify.addr)
+			cmd.Env = withVar(cmd.Env, "NOTIFY_SOCKET", svc.notify.addr)
 		}
 	}
 	// Exits and the end of the run reach the supervisor through its inbox;
@@ -176,10 +189,10 @@ func (s *Supervisor) launch(svc *service, why string) {
 			s.event(svc, ForkFailed, "")
 			return
 		}
-		svc.logger(s.log).Errorf("cannot start: %v", err)
-		s.startFailed(svc, reaper.ExitCode(err))
+		s.startFailed(svc, reaper.ExitCode(err), fmt.Sprintf("cannot start: %v", err))
 		return
 	}
+	svc.startErr = ""
 	svc.runSpec = svc.spec
 	svc.started = s.now()
 	svc.run, svc.pid = run, run.Pid()
@@ -194,10 +207,28 @@ func (s *Supervisor) launch(svc *service, why string) {
 	s.startChecks(svc)
 }
 
+// withVar is a copy of env with name set to value: an entry of that name
+// already there (from tend's own environment, say, when systemd started
+// tend, or from an env file) is dropped, since a program's getenv finds the
+// first of two.
+func withVar(env []string, name, value string) []string {
+	out := make([]string, 0, len(env)+1)
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, name+"=") {
+			out = append(out, kv)
+		}
+	}
+	return append(out, name+"="+value)
+}
+
 // startFailed judges a launch whose program cannot run as a run that ended
 // at once with the shell's status for it (127 not found, 126 not
-// executable); no process existed.
-func (s *Supervisor) startFailed(svc *service, code int) {
+// executable; 1 when tend could not prepare it: its output, its env
+// files); no process existed. why is logged, and is the service's reason
+// until a start succeeds.
+func (s *Supervisor) startFailed(svc *service, code int, why string) {
+	svc.logger(s.log).Error(why)
+	svc.startErr = why
 	now := s.now()
 	e := reaper.Exit{Status: unix.WaitStatus(code << 8), At: now}
 	svc.started, svc.lastExit = now, &e

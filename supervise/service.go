@@ -31,6 +31,7 @@ type service struct {
 	run      ServiceRun
 	pid      int
 	runSpec  *config.Service // the definition it was started with: its stop_signal and stop_timeout
+	runEnv   []string        // the environment it was started with (env files as read then), for its exec checks
 	started  time.Time
 	output   *runOutput     // its output pumps; told when the run is over
 	tracking tree.Mechanism // how its processes are found (of the last run)
@@ -38,8 +39,9 @@ type service struct {
 
 	starts    int // processes started, ever: a counter for the metrics
 	lastExit  *reaper.Exit
-	lastClean bool // its last run ended cleanly, or was stopped on request
-	succeeded bool // a oneshot whose run exited cleanly
+	lastClean bool   // its last run ended cleanly, or was stopped on request
+	startErr  string // why its last start failed before any process ran; "" once one runs
+	succeeded bool   // a oneshot whose run exited cleanly
 
 	timer *time.Timer // the pending delay or stop timeout
 	gen   int         // tells a timer of an earlier delay from the current one

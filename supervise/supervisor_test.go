@@ -23,17 +23,19 @@ type fakeLauncher struct {
 	next     int
 	live     map[int]func(reaper.Exit)
 	starts   []time.Time
-	signaled []int // pids, in the order they were signalled
+	envs     [][]string // the environment of each start, services' and checks'
+	signaled []int      // pids, in the order they were signalled
 }
 
 func newFake() *fakeLauncher { return &fakeLauncher{next: 100, live: map[int]func(reaper.Exit){}} }
 
-func (f *fakeLauncher) Start(_ reaper.Cmd, onExit func(reaper.Exit)) (int, error) {
+func (f *fakeLauncher) Start(c reaper.Cmd, onExit func(reaper.Exit)) (int, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.next++
 	f.live[f.next] = onExit
 	f.starts = append(f.starts, time.Now())
+	f.envs = append(f.envs, c.Env)
 	return f.next, nil
 }
 
