@@ -107,6 +107,22 @@ func (svc *service) gaveUp() bool {
 	return false
 }
 
+// notGood says why the service is not in a good state: running, ready
+// and healthy, or a oneshot that succeeded; "" when it is.
+func (svc *service) notGood() string {
+	switch {
+	case svc.spec.Oneshot && svc.succeeded:
+	case svc.state == Running && svc.isReady() && svc.healthy:
+	case svc.state == Running && !svc.isReady():
+		return svc.name + " is not ready"
+	case svc.state == Running:
+		return svc.name + " is unhealthy"
+	default:
+		return fmt.Sprintf("%s is %s", svc.name, svc.describe())
+	}
+	return ""
+}
+
 func (svc *service) gaveUpReason() string {
 	if svc.state == Idle && svc.blocked != "" {
 		return "was not started"
