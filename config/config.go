@@ -25,6 +25,7 @@ type Config struct {
 	LogBuffer       int                 // bytes of recent output kept per service; default 8192
 	ControlSocket   string              // default "/run/tend.sock"; "" disables the control API
 	MetricsListen   string              // host:port for GET /metrics over TCP; default "" (off)
+	HealthListen    string              // host:port for GET /livez and /readyz over TCP; default "" (off)
 	Hostname        string              // VM mode only; default "" (leave the hostname alone)
 	ShutdownTimeout time.Duration       // default 9s, so shutdown fits Docker's 10s stop grace
 	ReadyTimeout    time.Duration       // default 60s
@@ -165,7 +166,8 @@ const (
 	MaxLogBuffer     = 1 << 20
 )
 
-// badListen says what is wrong with a metrics_listen address ("" is off).
+// badListen says what is wrong with a metrics_listen or health_listen
+// address ("" is off).
 func badListen(addr string) string {
 	if addr == "" {
 		return ""
@@ -181,6 +183,50 @@ func badListen(addr string) string {
 		return fmt.Sprintf("host %q must be an IP address or localhost: tend does not resolve names at start", host)
 	}
 	return ""
+}
+
+// SharedListener tells whether health_listen and metrics_listen name the
+// same address, which tend then serves with one listener (/livez,
+// /readyz and /metrics); both must be set and valid.
+func (c *Config) SharedListener() bool {
+	same, _ := listenClash(c.HealthListen, c.MetricsListen)
+	return same
+}
+
+// listenClash compares two valid listen addresses: the same address
+// (same is true, and one listener serves both), or two that cannot both
+// be bound (msg says so): the same port with one host a wildcard ("",
+// 0.0.0.0, ::) that the other is not written as, since a wildcard takes
+// the port on every address. "localhost" is 127.0.0.1, as a listen on it
+// binds.
+func listenClash(health, metrics string) (same bool, msg string) {
+	if health == "" || metrics == "" {
+		return false, ""
+	}
+	hh, hp, _ := net.SplitHostPort(health)
+	mh, mp, _ := net.SplitHostPort(metrics)
+	canon := func(host string) string {
+		if host == "localhost" {
+			return "127.0.0.1"
+		}
+		if ip := net.ParseIP(host); ip != nil {
+			return ip.String()
+		}
+		return host
+	}
+	hh, mh = canon(hh), canon(mh)
+	hn, _ := strconv.Atoi(hp)
+	mn, _ := strconv.Atoi(mp)
+	switch wildcard := func(h string) bool { return h == "" || h == "0.0.0.0" || h == "::" }; {
+	case hn != mn:
+		return false, ""
+	case hh == mh:
+		return true, ""
+	case wildcard(hh) || wildcard(mh):
+		return false, fmt.Sprintf("%q and metrics_listen %q share port %d but not the address, and cannot both be bound: "+
+			"write the same address in both to serve /livez, /readyz and /metrics on one listener, or use another port", health, metrics, hn)
+	}
+	return false, ""
 }
 
 // DefaultShutdownTimeout is shutdown_timeout unless the config says
@@ -245,6 +291,7 @@ func (p *parser) config(t *table) *Config {
 		LogBuffer:       t.integer("log_buffer", DefaultLogBuffer, MinLogBuffer),
 		ControlSocket:   t.controlSocket(),
 		MetricsListen:   t.str("metrics_listen", ""),
+		HealthListen:    t.str("health_listen", ""),
 		Hostname:        t.str("hostname", ""),
 		ShutdownTimeout: t.duration("shutdown_timeout", DefaultShutdownTimeout, true),
 		ReadyTimeout:    t.duration("ready_timeout", 60*time.Second, true),
@@ -257,8 +304,17 @@ func (p *parser) config(t *table) *Config {
 	if cfg.LogBuffer > MaxLogBuffer {
 		t.errorf("log_buffer", "is %d bytes; at most %d (1 MiB) per service", cfg.LogBuffer, MaxLogBuffer)
 	}
-	if msg := badListen(cfg.MetricsListen); msg != "" {
-		t.errorf("metrics_listen", "%s", msg)
+	badMetrics, badHealth := badListen(cfg.MetricsListen), badListen(cfg.HealthListen)
+	if badMetrics != "" {
+		t.errorf("metrics_listen", "%s", badMetrics)
+	}
+	if badHealth != "" {
+		t.errorf("health_listen", "%s", badHealth)
+	}
+	if badMetrics == "" && badHealth == "" {
+		if _, msg := listenClash(cfg.HealthListen, cfg.MetricsListen); msg != "" {
+			t.errorf("health_listen", "%s", msg)
+		}
 	}
 	if st := t.sub("services"); st != nil {
 		for _, name := range slices.Sorted(maps.Keys(st.m)) {
