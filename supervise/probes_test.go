@@ -46,6 +46,10 @@ func TestProbes(t *testing.T) {
 			ready:  []string{"db is not ready", "the main program has not started: it waits for every service to be ready"},
 			health: []string{"db is not ready"}},
 		{name: "the main program runs", services: []*config.Service{svc("db", nil)}, main: true},
+		{name: "a service waits for its dependencies",
+			services: []*config.Service{svc("db", func(s *config.Service) { s.Ready = notReadyCheck }), svc("web", func(s *config.Service) { s.DependsOn = []string{"db"} })},
+			ready:    []string{"db is not ready", "web is idle, waiting for db to be ready"},
+			health:   []string{"db is not ready", "web is idle, waiting for db to be ready"}},
 		{name: "an operator stopped a service: it is meant to be down",
 			services: []*config.Service{svc("db", nil), svc("web", nil)},
 			do: func(t *testing.T, h *harness) {

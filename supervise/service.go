@@ -2,6 +2,7 @@ package supervise
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -117,6 +118,8 @@ func (svc *service) notGood() string {
 		return svc.name + " is not ready"
 	case svc.state == Running:
 		return svc.name + " is unhealthy"
+	case svc.state == Idle && svc.blocked == "" && len(svc.spec.DependsOn) > 0:
+		return fmt.Sprintf("%s is idle, waiting for %s to be ready", svc.name, strings.Join(svc.spec.DependsOn, ", "))
 	default:
 		return fmt.Sprintf("%s is %s", svc.name, svc.describe())
 	}
