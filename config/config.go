@@ -23,7 +23,8 @@ type Config struct {
 	LogLevel        string              // debug|info|warn|error; default "info"
 	LogFormat       string              // text|logfmt|json; default "text"
 	LogBuffer       int                 // bytes of recent output kept per service; default 8192
-	ControlSocket   string              // default "/run/tend.sock"; "" disables the control API
+	ControlSocket   string              // default DefaultControlSocket's; "" disables the control API
+	DefaultSocket   *SocketPlace        // how ControlSocket was chosen when control_socket is absent; nil when it is set
 	MetricsListen   string              // host:port for GET /metrics over TCP; default "" (off)
 	HealthListen    string              // host:port for GET /livez and /readyz over TCP; default "" (off)
 	Hostname        string              // VM mode only; default "" (leave the hostname alone)
@@ -234,54 +235,57 @@ func listenClash(health, metrics string) (same bool, msg string) {
 // before its SIGKILL.
 const DefaultShutdownTimeout = 9 * time.Second
 
-// DefaultControlSocket is where the control API listens unless
-// control_socket says otherwise.
-const DefaultControlSocket = "/run/tend.sock"
-
 // ControlSocket returns the control_socket of the config file at path ("" when
 // the control API is disabled), with ${VAR} expanded from lookup (nil means
-// os.LookupEnv), as Load would. It decodes only the top-level keys, which
-// come before the first [table], so that `tend ctl` does not pay for every
-// service; the file is still refused if it is larger than MaxSize, or if the
-// top-level keys nest deeper than MaxDepth or are not valid TOML.
-func ControlSocket(path string, lookup func(string) (string, bool)) (string, error) {
+// os.LookupEnv), as Load would; when the key is absent, the default
+// (DefaultControlSocket) and how it was chosen. It decodes only the
+// top-level keys, which come before the first [table], so that `tend ctl`
+// does not pay for every service; the file is still refused if it is
+// larger than MaxSize, or if the top-level keys nest deeper than MaxDepth
+// or are not valid TOML.
+func ControlSocket(path string, lookup func(string) (string, bool)) (string, *SocketPlace, error) {
 	data, err := readLimited(path)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	return controlSocket(path, data, lookup)
 }
 
 // controlSocket is ControlSocket for data read from path.
-func controlSocket(path string, data []byte, lookup func(string) (string, bool)) (string, error) {
+func controlSocket(path string, data []byte, lookup func(string) (string, bool)) (string, *SocketPlace, error) {
 	end, err := checkLimits(path, data, true)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	top := data[:end]
 	root, err := decode(top)
 	if err != nil {
-		return "", syntaxError(path, err)
+		return "", nil, syntaxError(path, err)
 	}
 	if lookup == nil {
 		lookup = os.LookupEnv
 	}
 	p := &parser{file: path, data: top, env: lookup}
-	sock := (&table{p: p, m: root}).controlSocket()
+	sock, place := (&table{p: p, m: root}).controlSocket()
 	if err := p.result(); err != nil {
-		return "", err
+		return "", nil, err
 	}
-	return sock, nil
+	return sock, place, nil
 }
 
-// controlSocket reads control_socket from the top-level table.
-func (t *table) controlSocket() string {
-	s := t.str("control_socket", DefaultControlSocket)
-	// sun_path holds 108 bytes including the terminating NUL.
-	if n := len(s); n >= 108 {
+// controlSocket reads control_socket from the top-level table: the path
+// ("" turns the control API off), or, when the key is absent, the default
+// and how it was chosen, for tend's own environment and effective uid.
+func (t *table) controlSocket() (string, *SocketPlace) {
+	if !t.has("control_socket") {
+		place := DefaultControlSocket(t.p.env)
+		return place.Path, &place
+	}
+	s := t.str("control_socket", "")
+	if n := len(s); n > maxSocketPath {
 		t.errorf("control_socket", "is %d bytes long; a unix socket path must be shorter than 108 bytes", n)
 	}
-	return s
+	return s, nil
 }
 
 func (p *parser) config(t *table) *Config {
@@ -289,7 +293,6 @@ func (p *parser) config(t *table) *Config {
 		LogLevel:        t.oneOf("log_level", "info", "debug", "info", "warn", "error"),
 		LogFormat:       t.oneOf("log_format", "text", "text", "logfmt", "json"),
 		LogBuffer:       t.integer("log_buffer", DefaultLogBuffer, MinLogBuffer),
-		ControlSocket:   t.controlSocket(),
 		MetricsListen:   t.str("metrics_listen", ""),
 		HealthListen:    t.str("health_listen", ""),
 		Hostname:        t.str("hostname", ""),
@@ -298,6 +301,7 @@ func (p *parser) config(t *table) *Config {
 		Cgroups:         t.boolean("cgroups", true),
 		Services:        make(map[string]*Service),
 	}
+	cfg.ControlSocket, cfg.DefaultSocket = t.controlSocket()
 	if msg := badHostname(cfg.Hostname); msg != "" {
 		t.errorf("hostname", "%s", msg)
 	}

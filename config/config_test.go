@@ -92,12 +92,15 @@ func checkErrors(t *testing.T, err error, wants []want) {
 
 func TestDefaults(t *testing.T) {
 	cfg := mustParse(t, "[services.web]\ncommand = \"nginx -g 'daemon off;'\"\n", nil)
+	// /run/tend.sock as root (DefaultControlSocket has a test of its own).
+	socket := DefaultControlSocket(func(string) (string, bool) { return "", false })
 	wantCfg := &Config{
 		Path:            "tend.toml",
 		LogLevel:        "info",
 		LogFormat:       "text",
 		LogBuffer:       8192,
-		ControlSocket:   "/run/tend.sock",
+		ControlSocket:   socket.Path,
+		DefaultSocket:   &socket,
 		ShutdownTimeout: 9 * time.Second,
 		ReadyTimeout:    60 * time.Second,
 		Cgroups:         true,

@@ -38,9 +38,17 @@ func startControl(cfg *config.Config, sup *supervise.Supervisor, power api.Power
 	if cfg.ControlSocket == "" {
 		return cancel
 	}
+	// A default socket in /tmp goes in a directory of tend's own user,
+	// made here and refused if another user made it.
+	if p := cfg.DefaultSocket; p != nil && p.Dir != "" {
+		if err := config.PrivateDir(p.Dir, p.UID, true); err != nil {
+			log.Warn(socketRefused(cfg.ControlSocket, p, err, os.Geteuid()))
+			return cancel
+		}
+	}
 	answered, err := control.Serve(ctx, cfg.ControlSocket, h, log)
 	if err != nil {
-		log.Warn(socketRefused(cfg.ControlSocket, err, os.Getuid()))
+		log.Warn(socketRefused(cfg.ControlSocket, cfg.DefaultSocket, err, os.Geteuid()))
 		return cancel
 	}
 	log.Infof("control API on %s", cfg.ControlSocket)
@@ -114,12 +122,19 @@ func (l tcpListener) refused(err error) string {
 const answerDrain = time.Second
 
 // socketRefused is the warning for a control socket tend could not open:
-// what failed, what to set, and what the operator will see (tend ctl,
-// the HEALTHCHECK of a non-root image, fails until it is fixed).
-func socketRefused(path string, err error, uid int) string {
+// what failed, how the path was chosen when it is the default (place),
+// what to set, and what the operator will see (tend ctl, the HEALTHCHECK
+// of a non-root image, fails until it is fixed).
+func socketRefused(path string, place *config.SocketPlace, err error, euid int) string {
 	msg := fmt.Sprintf("control socket %s: %v; the control API is off, so tend ctl (and a HEALTHCHECK that runs tend ctl health) cannot reach tend", path, err)
-	if errors.Is(err, fs.ErrPermission) && uid != 0 {
-		msg += fmt.Sprintf("; tend runs as uid %d, which cannot create %s: set control_socket to a path this user can write (control_socket = \"/tmp/tend.sock\", say) and give tend ctl the same path with --socket or TEND_CONFIG", uid, filepath.Dir(path))
+	if place != nil {
+		msg += "; the path is " + place.Choice()
+	}
+	switch {
+	case place != nil && euid != 0:
+		msg += fmt.Sprintf("; set control_socket to a path uid %d can write (on a writable volume if the root file system is read-only) and give tend ctl the same path with --socket or TEND_CONFIG", euid)
+	case errors.Is(err, fs.ErrPermission) && euid != 0:
+		msg += fmt.Sprintf("; tend runs as uid %d, which cannot create %s: set control_socket to a path this user can write (or leave it out: the default for a user other than root is $XDG_RUNTIME_DIR/tend.sock or /tmp/tend-%d/tend.sock) and give tend ctl the same path with --socket or TEND_CONFIG", euid, filepath.Dir(path), euid)
 	}
 	return msg
 }

@@ -1,7 +1,9 @@
 package pid1
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"slices"
@@ -65,6 +67,50 @@ func TestTCPListenerRefusedSaysWhatToChange(t *testing.T) {
 		for _, w := range tc.want {
 			if !strings.Contains(got, w) {
 				t.Errorf("%s: %q lacks %q", tc.name, got, w)
+			}
+		}
+	}
+}
+
+func TestSocketRefusedSaysWhatToSet(t *testing.T) {
+	denied := &fs.PathError{Op: "mkdir", Path: "/srv/tend", Err: fs.ErrPermission}
+	tmp := &config.SocketPlace{Path: "/tmp/tend-1000/tend.sock", Dir: "/tmp/tend-1000", UID: 1000,
+		Tried: []string{"/run/tend.sock (root's)", "$XDG_RUNTIME_DIR (it is not set)"}}
+	planted := config.PrivateDir("/tmp", 1000, false) // /tmp is root's, and others may write it
+	cases := []struct {
+		name  string
+		path  string
+		place *config.SocketPlace
+		err   error
+		uid   int
+		want  []string
+		not   []string
+	}{
+		{"non-root, set, permission", "/srv/tend/tend.sock", nil, denied, 1000,
+			[]string{"the control API is off", "tend ctl health", "uid 1000", "set control_socket", "or leave it out", "/tmp/tend-1000/tend.sock", "--socket or TEND_CONFIG"}, nil},
+		{"non-root, the default, planted", tmp.Path, tmp, planted, 1000,
+			[]string{"control socket /tmp/tend-1000/tend.sock: /tmp is owned by uid 0, not by uid 1000", "the control API is off",
+				"the path is the default for uid 1000: not /run/tend.sock (root's), not $XDG_RUNTIME_DIR (it is not set), so /tmp/tend-1000/tend.sock",
+				"set control_socket to a path uid 1000 can write", "read-only", "--socket or TEND_CONFIG"}, nil},
+		{"non-root, the default, read-only", tmp.Path, tmp, &fs.PathError{Op: "mkdir", Path: "/tmp/tend-1000", Err: syscall.EROFS}, 1000,
+			[]string{"read-only file system", "so /tmp/tend-1000/tend.sock", "on a writable volume"}, nil},
+		{"root, other error", "/run/tend.sock", &config.SocketPlace{Path: "/run/tend.sock"}, errors.New("address already in use"), 0,
+			[]string{"address already in use", "the control API is off", "the path is the default for uid 0: /run/tend.sock"}, []string{"set control_socket"}},
+		{"root, set, other error", "/run/tend.sock", nil, errors.New("x"), 0, []string{"the control API is off"}, []string{"set control_socket", "default"}},
+	}
+	if planted == nil {
+		t.Fatal("/tmp passed as a private directory")
+	}
+	for _, c := range cases {
+		got := socketRefused(c.path, c.place, c.err, c.uid)
+		for _, w := range c.want {
+			if !strings.Contains(got, w) {
+				t.Errorf("%s: %q lacks %q", c.name, got, w)
+			}
+		}
+		for _, w := range c.not {
+			if strings.Contains(got, w) {
+				t.Errorf("%s: %q has %q", c.name, got, w)
 			}
 		}
 	}
