@@ -149,7 +149,7 @@ func PrivateDir(dir string, uid int, create bool) error {
 		return err
 	}
 	if why := notPrivate(fi, uid); why != "" {
-		return fmt.Errorf("%s %s, so it is not used: another user may have made it to take the socket or to pose as tend; remove it, or set control_socket to a path of uid %d's own", dir, why, uid)
+		return fmt.Errorf("%s %s, so it is not used: another user may have made it to take the socket or to pose as tend; remove it", dir, why)
 	}
 	return nil
 }

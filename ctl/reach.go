@@ -45,7 +45,7 @@ func (c *client) unreachable(err error) {
 	var d *dialError
 	var dir *dirError
 	if errors.As(err, &dir) {
-		fmt.Fprintf(c.errw, "tend ctl: will not use %s: %v\n", c.socket, dir.err)
+		fmt.Fprintf(c.errw, "tend ctl: will not use %s: %v, or pass --socket with the path tend listens on\n", c.socket, dir.err)
 		return
 	}
 	if !errors.As(err, &d) {

@@ -116,7 +116,7 @@ func TestCLIRefusesADirectoryOfAnotherUser(t *testing.T) {
 	if code := c.health(); code != 1 {
 		t.Fatalf("tend ctl health: exit %d", code)
 	}
-	want := fmt.Sprintf("tend ctl: will not use %s/tend.sock: %s is owned by uid %d, not by uid 4242, so it is not used: another user may have made it to take the socket or to pose as tend; remove it, or set control_socket to a path of uid 4242's own\n", dir, dir, os.Geteuid())
+	want := fmt.Sprintf("tend ctl: will not use %s/tend.sock: %s is owned by uid %d, not by uid 4242, so it is not used: another user may have made it to take the socket or to pose as tend; remove it, or pass --socket with the path tend listens on\n", dir, dir, os.Geteuid())
 	if errw.String() != want || out.String() != "" {
 		t.Fatalf("stderr %q\nwant   %q\nstdout %q", errw.String(), want, out.String())
 	}
