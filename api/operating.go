@@ -212,6 +212,53 @@ func (a api) metrics() httpwire.Response {
 	return httpwire.Response{Code: 200, ContentType: "text/plain; version=0.0.4; charset=utf-8", Text: b}
 }
 
+// probe answers GET /livez (what is "live") and GET /readyz ("ready"):
+// 200 when check says yes, else 503 with its reasons. The body is text,
+// "ok" or "not live:" and a reason a line, for people and for load
+// balancers that match a body; ?format=json gives {"live": true} or
+// {"live": false, "reasons": [...]} instead. A query parameter, not an
+// Accept header, because many load balancers' health checks let one set
+// only a path.
+func (a api) probe(req *httpwire.Request, what string, check func() (bool, []string, error)) httpwire.Response {
+	q, err := url.ParseQuery(req.Query)
+	if err != nil {
+		return httpwire.ErrorResponse(400, "malformed query: "+err.Error())
+	}
+	asJSON := false
+	if v, ok := q["format"]; ok {
+		switch v[len(v)-1] {
+		case "text":
+		case "json":
+			asJSON = true
+		default:
+			return httpwire.ErrorResponse(400, "format must be text or json")
+		}
+	}
+	ok, reasons, err := check()
+	if err != nil {
+		ok, reasons = false, []string{err.Error()}
+	}
+	code := 200
+	if !ok {
+		code = 503
+	}
+	if asJSON {
+		body := map[string]any{what: ok}
+		if !ok {
+			body["reasons"] = reasons
+		}
+		return httpwire.Response{Code: code, Body: body}
+	}
+	text := "ok\n"
+	if !ok {
+		text = "not " + what + ":\n"
+		for _, r := range reasons {
+			text += "  " + r + "\n"
+		}
+	}
+	return httpwire.Response{Code: code, ContentType: "text/plain; charset=utf-8", Text: []byte(text)}
+}
+
 func jsonLine(v any) []byte {
 	b, _ := json.Marshal(v)
 	return append(b, '\n')

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/sirupsen/logrus"
@@ -30,6 +31,8 @@ type Supervisor interface {
 	Reload() error
 	Shutdown(why string) error
 	Health() (bool, []string, error)
+	Live() (bool, []string, error)
+	Ready() (bool, []string, error)
 	Logs(name string, n int) ([]supervise.LogLine, error)
 	FollowLogs(name string) (*supervise.Follower, error)
 	SubscribeEvents() (<-chan supervise.Happening, func())
@@ -65,10 +68,17 @@ func (h *Handler) Handle(req *httpwire.Request) (resp httpwire.Response) {
 	for i, p := range parts {
 		parts[i], _ = url.PathUnescape(p) // httpwire.ReadRequest checked it decodes
 	}
-	if len(parts) == 1 && parts[0] == "metrics" {
-		return h.Metrics(req) // GET
-	}
 	a := api{h}
+	if len(parts) == 1 {
+		switch parts[0] {
+		case "metrics":
+			return h.Metrics(req)
+		case "livez":
+			return routeRead(req, func() httpwire.Response { return a.probe(req, "live", a.sup.Live) })
+		case "readyz":
+			return routeRead(req, func() httpwire.Response { return a.probe(req, "ready", a.sup.Ready) })
+		}
+	}
 	if len(parts) < 2 || parts[0] != "v1" {
 		return httpwire.ErrorResponse(404, "no such resource: "+req.Path)
 	}
@@ -105,9 +115,34 @@ func (h *Handler) Handle(req *httpwire.Request) (resp httpwire.Response) {
 	return httpwire.ErrorResponse(404, "no such resource: "+req.Path)
 }
 
-// Metrics answers GET /metrics, the one route that metrics_listen serves.
+// Metrics answers GET and HEAD /metrics.
 func (h *Handler) Metrics(req *httpwire.Request) httpwire.Response {
-	return route(req, "GET", api{h}.metrics)
+	return routeRead(req, api{h}.metrics)
+}
+
+// Public answers what a TCP listener serves: /livez and /readyz when
+// health (health_listen), /metrics when metrics (metrics_listen), both on
+// one listener when the two keys name the same address. Any other path is
+// a 404: a TCP listener does not know who connects, so it serves nothing
+// that acts on tend or shows more than these.
+func (h *Handler) Public(health, metrics bool) func(*httpwire.Request) httpwire.Response {
+	var paths []string
+	if health {
+		paths = append(paths, "/livez", "/readyz")
+	}
+	if metrics {
+		paths = append(paths, "/metrics")
+	}
+	refusal := "only " + paths[0] + " is served here"
+	if len(paths) > 1 {
+		refusal = "only " + strings.Join(paths[:len(paths)-1], ", ") + " and " + paths[len(paths)-1] + " are served here"
+	}
+	return func(req *httpwire.Request) httpwire.Response {
+		if slices.Contains(paths, req.Path) {
+			return h.Handle(req)
+		}
+		return httpwire.ErrorResponse(404, refusal)
+	}
 }
 
 type api struct{ *Handler }
@@ -119,6 +154,22 @@ func route(req *httpwire.Request, method string, h func() httpwire.Response) htt
 		return r
 	}
 	return h()
+}
+
+// routeRead is route for a resource read with GET or HEAD: a HEAD gets
+// the GET's answer without its body.
+func routeRead(req *httpwire.Request, h func() httpwire.Response) httpwire.Response {
+	switch req.Method {
+	case "GET":
+		return h()
+	case "HEAD":
+		r := h()
+		r.Head = true
+		return r
+	}
+	r := httpwire.ErrorResponse(405, fmt.Sprintf("%s needs GET or HEAD, not %s", req.Path, req.Method))
+	r.Allow = "GET, HEAD"
+	return r
 }
 
 func (a api) list() httpwire.Response {

@@ -80,6 +80,7 @@ func exchange(t testing.TB, sup Supervisor, raw string) (int, string, string) {
 	var resp httpwire.Response
 	// A buffer of the smallest size bufio allows, so that the body is not
 	// read ahead with the head.
+	var req *httpwire.Request
 	req, err := httpwire.ReadRequest(bufio.NewReaderSize(in, 16), func(sendContinue bool) error {
 		if sendContinue {
 			interim.WriteString(httpwire.ContinueLine)
@@ -101,11 +102,30 @@ func exchange(t testing.TB, sup Supervisor, raw string) (int, string, string) {
 		t.Fatal(err)
 	}
 	wire := out.String()
+	if req != nil && req.Method == "HEAD" && resp.Head {
+		// The head alone: read it as a GET's, with the body it announces.
+		if !strings.HasSuffix(wire, "\r\n\r\n") {
+			t.Fatalf("a HEAD answer with a body: %q", wire)
+		}
+		resp.Head = false
+		out.Reset()
+		httpwire.WriteResponse(&out, resp)
+		full := out.String()
+		if !strings.HasPrefix(full, strings.TrimPrefix(wire, interim.String())) {
+			t.Fatalf("the HEAD answer %q is not the head of the GET answer %q", wire, full)
+		}
+		wire = interim.String() + full
+		out.Reset()
+		out.WriteString(wire)
+	}
 	code, answer, err := httpwire.ReadResponse(bufio.NewReader(&out))
 	if err != nil {
 		t.Fatalf("unreadable answer %q: %v", wire, err)
 	}
-	if !json.Valid(answer) || !strings.Contains(wire, "Content-Type: application/json") {
+	// Every answer is JSON but the text of /metrics, /livez and /readyz.
+	text := req != nil && (req.Path == "/metrics" || req.Path == "/livez" || req.Path == "/readyz") &&
+		strings.Contains(wire, "Content-Type: text/plain") && (code == 200 || code == 503)
+	if !text && (!json.Valid(answer) || !strings.Contains(wire, "Content-Type: application/json")) {
 		t.Fatalf("not a JSON answer: %q", wire)
 	}
 	return code, string(answer), interim.String()
@@ -272,11 +292,15 @@ func FuzzHandler(f *testing.F) {
 		"POST /v1/services/web/restart HTTP/1.1\r\nHost: tend\r\n\r\n",
 		"GET /v1/services/%00 HTTP/1.1\r\nHost: tend\r\n\r\n",
 		"PUT //v1//services/// HTTP/1.1\r\nHost: tend\r\n\r\n",
+		"GET /livez HTTP/1.1\r\nHost: tend\r\n\r\n",
+		"HEAD /readyz?format=json HTTP/1.1\r\nHost: tend\r\n\r\n",
+		"GET /readyz?format=text HTTP/1.1\r\nHost: tend\r\n\r\n",
+		"HEAD /metrics HTTP/1.0\r\n\r\n",
 	} {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		code, body, interim := exchange(t, &apitest.Supervisor{ReloadOK: true, Healthy: true}, string(raw))
+		code, body, interim := exchange(t, &apitest.Supervisor{ReloadOK: true, Healthy: true, ReadyOK: true}, string(raw))
 		if code == 0 {
 			return // the request ended before its first byte: no answer is owed
 		}

@@ -24,8 +24,10 @@ type Config struct {
 	LogLevel        string              // debug|info|warn|error; default "info"
 	LogFormat       string              // text|logfmt|json; default "text"
 	LogBuffer       int                 // bytes of recent output kept per service; default 8192
-	ControlSocket   string              // default "/run/tend.sock"; "" disables the control API
+	ControlSocket   string              // default DefaultControlSocket's; "" disables the control API
+	DefaultSocket   *SocketPlace        // how ControlSocket was chosen when control_socket is absent; nil when it is set
 	MetricsListen   string              // host:port for GET /metrics over TCP; default "" (off)
+	HealthListen    string              // host:port for GET /livez and /readyz over TCP; default "" (off)
 	Hostname        string              // VM mode only; default "" (leave the hostname alone)
 	ShutdownTimeout time.Duration       // default 9s, so shutdown fits Docker's 10s stop grace
 	ReadyTimeout    time.Duration       // default 60s
@@ -200,7 +202,8 @@ const (
 	MaxLogBuffer     = 1 << 20
 )
 
-// badListen says what is wrong with a metrics_listen address ("" is off).
+// badListen says what is wrong with a metrics_listen or health_listen
+// address ("" is off).
 func badListen(addr string) string {
 	if addr == "" {
 		return ""
@@ -218,59 +221,106 @@ func badListen(addr string) string {
 	return ""
 }
 
+// SharedListener tells whether health_listen and metrics_listen name the
+// same address, which tend then serves with one listener (/livez,
+// /readyz and /metrics); both must be set and valid.
+func (c *Config) SharedListener() bool {
+	same, _ := listenClash(c.HealthListen, c.MetricsListen)
+	return same
+}
+
+// listenClash compares two valid listen addresses: the same address
+// (same is true, and one listener serves both), or two that cannot both
+// be bound (msg says so): the same port with one host a wildcard ("",
+// 0.0.0.0, ::) that the other is not written as, since a wildcard takes
+// the port on every address. "localhost" is 127.0.0.1, as a listen on it
+// binds.
+func listenClash(health, metrics string) (same bool, msg string) {
+	if health == "" || metrics == "" {
+		return false, ""
+	}
+	hh, hp, _ := net.SplitHostPort(health)
+	mh, mp, _ := net.SplitHostPort(metrics)
+	canon := func(host string) string {
+		if host == "localhost" {
+			return "127.0.0.1"
+		}
+		if ip := net.ParseIP(host); ip != nil {
+			return ip.String()
+		}
+		return host
+	}
+	hh, mh = canon(hh), canon(mh)
+	hn, _ := strconv.Atoi(hp)
+	mn, _ := strconv.Atoi(mp)
+	switch wildcard := func(h string) bool { return h == "" || h == "0.0.0.0" || h == "::" }; {
+	case hn != mn:
+		return false, ""
+	case hh == mh:
+		return true, ""
+	case wildcard(hh) || wildcard(mh):
+		return false, fmt.Sprintf("%q and metrics_listen %q share port %d but not the address, and cannot both be bound: "+
+			"write the same address in both to serve /livez, /readyz and /metrics on one listener, or use another port", health, metrics, hn)
+	}
+	return false, ""
+}
+
 // DefaultShutdownTimeout is shutdown_timeout unless the config says
 // otherwise: the whole shutdown fits in the 10 s that docker stop gives
 // before its SIGKILL.
 const DefaultShutdownTimeout = 9 * time.Second
 
-// DefaultControlSocket is where the control API listens unless
-// control_socket says otherwise.
-const DefaultControlSocket = "/run/tend.sock"
-
 // ControlSocket returns the control_socket of the config file at path ("" when
 // the control API is disabled), with ${VAR} expanded from lookup (nil means
-// os.LookupEnv), as Load would. It decodes only the top-level keys, which
-// come before the first [table], so that `tend ctl` does not pay for every
-// service; the file is still refused if it is larger than MaxSize, or if the
-// top-level keys nest deeper than MaxDepth or are not valid TOML.
-func ControlSocket(path string, lookup func(string) (string, bool)) (string, error) {
+// os.LookupEnv), as Load would; when the key is absent, the default
+// (DefaultControlSocket) and how it was chosen. It decodes only the
+// top-level keys, which come before the first [table], so that `tend ctl`
+// does not pay for every service; the file is still refused if it is
+// larger than MaxSize, or if the top-level keys nest deeper than MaxDepth
+// or are not valid TOML.
+func ControlSocket(path string, lookup func(string) (string, bool)) (string, *SocketPlace, error) {
 	data, err := readLimited(path)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	return controlSocket(path, data, lookup)
 }
 
 // controlSocket is ControlSocket for data read from path.
-func controlSocket(path string, data []byte, lookup func(string) (string, bool)) (string, error) {
+func controlSocket(path string, data []byte, lookup func(string) (string, bool)) (string, *SocketPlace, error) {
 	end, err := checkLimits(path, data, true)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	top := data[:end]
 	root, err := decode(top)
 	if err != nil {
-		return "", syntaxError(path, err)
+		return "", nil, syntaxError(path, err)
 	}
 	if lookup == nil {
 		lookup = os.LookupEnv
 	}
 	p := &parser{file: path, data: top, env: lookup}
-	sock := (&table{p: p, m: root}).controlSocket()
+	sock, place := (&table{p: p, m: root}).controlSocket()
 	if err := p.result(); err != nil {
-		return "", err
+		return "", nil, err
 	}
-	return sock, nil
+	return sock, place, nil
 }
 
-// controlSocket reads control_socket from the top-level table.
-func (t *table) controlSocket() string {
-	s := t.str("control_socket", DefaultControlSocket)
-	// sun_path holds 108 bytes including the terminating NUL.
-	if n := len(s); n >= 108 {
+// controlSocket reads control_socket from the top-level table: the path
+// ("" turns the control API off), or, when the key is absent, the default
+// and how it was chosen, for tend's own environment and effective uid.
+func (t *table) controlSocket() (string, *SocketPlace) {
+	if !t.has("control_socket") {
+		place := DefaultControlSocket(t.p.env)
+		return place.Path, &place
+	}
+	s := t.str("control_socket", "")
+	if n := len(s); n > maxSocketPath {
 		t.errorf("control_socket", "is %d bytes long; a unix socket path must be shorter than 108 bytes", n)
 	}
-	return s
+	return s, nil
 }
 
 func (p *parser) config(t *table) *Config {
@@ -278,8 +328,8 @@ func (p *parser) config(t *table) *Config {
 		LogLevel:        t.oneOf("log_level", "info", "debug", "info", "warn", "error"),
 		LogFormat:       t.oneOf("log_format", "text", "text", "logfmt", "json"),
 		LogBuffer:       t.integer("log_buffer", DefaultLogBuffer, MinLogBuffer),
-		ControlSocket:   t.controlSocket(),
 		MetricsListen:   t.str("metrics_listen", ""),
+		HealthListen:    t.str("health_listen", ""),
 		Hostname:        t.str("hostname", ""),
 		ShutdownTimeout: t.duration("shutdown_timeout", DefaultShutdownTimeout, true),
 		ReadyTimeout:    t.duration("ready_timeout", 60*time.Second, true),
@@ -288,14 +338,24 @@ func (p *parser) config(t *table) *Config {
 	}
 	cfg.EnvFiles = p.envFiles(t)
 	p.globalEnvFiles = cfg.EnvFiles
+	cfg.ControlSocket, cfg.DefaultSocket = t.controlSocket()
 	if msg := badHostname(cfg.Hostname); msg != "" {
 		t.errorf("hostname", "%s", msg)
 	}
 	if cfg.LogBuffer > MaxLogBuffer {
 		t.errorf("log_buffer", "is %d bytes; at most %d (1 MiB) per service", cfg.LogBuffer, MaxLogBuffer)
 	}
-	if msg := badListen(cfg.MetricsListen); msg != "" {
-		t.errorf("metrics_listen", "%s", msg)
+	badMetrics, badHealth := badListen(cfg.MetricsListen), badListen(cfg.HealthListen)
+	if badMetrics != "" {
+		t.errorf("metrics_listen", "%s", badMetrics)
+	}
+	if badHealth != "" {
+		t.errorf("health_listen", "%s", badHealth)
+	}
+	if badMetrics == "" && badHealth == "" {
+		if _, msg := listenClash(cfg.HealthListen, cfg.MetricsListen); msg != "" {
+			t.errorf("health_listen", "%s", msg)
+		}
 	}
 	if st := t.sub("services"); st != nil {
 		for _, name := range slices.Sorted(maps.Keys(st.m)) {

@@ -53,7 +53,7 @@ func FuzzParse(f *testing.F) {
 
 		// ControlSocket reads only the top-level keys, and agrees with a
 		// whole load that succeeds.
-		sock, serr := controlSocket("f.toml", data, fuzzLookup)
+		sock, _, serr := controlSocket("f.toml", data, fuzzLookup)
 		if err == nil && (serr != nil || sock != cfg.ControlSocket) {
 			t.Fatalf("ControlSocket = %q, %v; Parse found %q", sock, serr, cfg.ControlSocket)
 		}

@@ -92,12 +92,15 @@ func checkErrors(t *testing.T, err error, wants []want) {
 
 func TestDefaults(t *testing.T) {
 	cfg := mustParse(t, "[services.web]\ncommand = \"nginx -g 'daemon off;'\"\n", nil)
+	// /run/tend.sock as root (DefaultControlSocket has a test of its own).
+	socket := DefaultControlSocket(func(string) (string, bool) { return "", false })
 	wantCfg := &Config{
 		Path:            "tend.toml",
 		LogLevel:        "info",
 		LogFormat:       "text",
 		LogBuffer:       8192,
-		ControlSocket:   "/run/tend.sock",
+		ControlSocket:   socket.Path,
+		DefaultSocket:   &socket,
 		ShutdownTimeout: 9 * time.Second,
 		ReadyTimeout:    60 * time.Second,
 		Cgroups:         true,
@@ -863,6 +866,53 @@ func TestAutostartWarnings(t *testing.T) {
 				if got := cfg.Warnings[i].Error(); !strings.Contains(got, w) {
 					t.Errorf("warning %d = %q, want it to contain %q", i, got, w)
 				}
+			}
+		})
+	}
+}
+
+// TestHealthListen: health_listen is checked as metrics_listen is, and the
+// two are one listener when they name the same address; addresses that
+// would collide are refused at the health_listen key.
+func TestHealthListen(t *testing.T) {
+	cases := []struct {
+		name    string
+		src     string
+		shared  bool
+		line    int    // of the error; 0 = none
+		key     string // of the error
+		wantErr string
+	}{
+		{name: "alone", src: `health_listen = "0.0.0.0:8080"`},
+		{name: "every address", src: `health_listen = ":8080"`},
+		{name: "beside metrics", src: "health_listen = \"0.0.0.0:8080\"\nmetrics_listen = \"127.0.0.1:9100\""},
+		{name: "the same address", src: "health_listen = \"0.0.0.0:8080\"\nmetrics_listen = \"0.0.0.0:8080\"", shared: true},
+		{name: "the same address written two ways", src: "health_listen = \"[::1]:8080\"\nmetrics_listen = \"[0:0:0:0:0:0:0:1]:8080\"", shared: true},
+		{name: "localhost is 127.0.0.1", src: "health_listen = \"localhost:8080\"\nmetrics_listen = \"127.0.0.1:8080\"", shared: true},
+		{name: "two addresses, one port", src: "health_listen = \"127.0.0.1:8080\"\nmetrics_listen = \"127.0.0.2:8080\""},
+		{name: "a wildcard and an address on one port", src: "metrics_listen = \"127.0.0.1:8080\"\nhealth_listen = \"0.0.0.0:8080\"",
+			line: 2, key: "health_listen", wantErr: `"0.0.0.0:8080" and metrics_listen "127.0.0.1:8080" share port 8080 but not the address`},
+		{name: "two wildcards on one port", src: "health_listen = \":8080\"\nmetrics_listen = \"0.0.0.0:8080\"",
+			line: 1, key: "health_listen", wantErr: "write the same address in both"},
+		{name: "not host:port", src: `health_listen = "8080"`, line: 1, key: "health_listen", wantErr: `"8080" is not host:port (for example "127.0.0.1:9100")`},
+		{name: "port 0", src: `health_listen = "0.0.0.0:0"`, line: 1, key: "health_listen", wantErr: `port "0" is not a number from 1 to 65535`},
+		{name: "a named port", src: `health_listen = "0.0.0.0:http"`, line: 1, key: "health_listen", wantErr: `port "http" is not a number`},
+		{name: "a host name", src: `health_listen = "pod.example.com:8080"`, line: 1, key: "health_listen", wantErr: "must be an IP address or localhost"},
+		{name: "not a string", src: `health_listen = 8080`, line: 1, key: "health_listen", wantErr: "must be a string"},
+		{name: "a typo", src: `health_listn = ":8080"`, line: 1, key: "health_listn", wantErr: `did you mean "health_listen"`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := parse(t, tc.src+"\n", nil)
+			if tc.wantErr != "" {
+				checkErrors(t, err, []want{{tc.line, tc.key, tc.wantErr}})
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.SharedListener() != tc.shared {
+				t.Errorf("SharedListener() = %v, want %v", cfg.SharedListener(), tc.shared)
 			}
 		})
 	}

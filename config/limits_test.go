@@ -122,7 +122,7 @@ func TestSizeLimit(t *testing.T) {
 	f.Close()
 	for name, load := range map[string]func() error{
 		"Load":          func() error { _, err := Load(path, nil); return err },
-		"ControlSocket": func() error { _, err := ControlSocket(path, nil); return err },
+		"ControlSocket": func() error { _, _, err := ControlSocket(path, nil); return err },
 	} {
 		err := load()
 		if e := limitError(t, err); e == nil || e.File != path || !strings.Contains(e.Msg, "the file is 1073741824 bytes") {

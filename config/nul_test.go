@@ -41,6 +41,7 @@ func TestNULIsRefused(t *testing.T) {
 		{"health http", cmd + "[services.app.health]\nhttp = \"http://127.0.0.1/\\u0000\"", nil, 4, "services.app.health.http"},
 		{"control_socket", `control_socket = "/run/tend.sock\u0000"`, nil, 1, "control_socket"},
 		{"metrics_listen", `metrics_listen = "127.0.0.1:9100\u0000"`, nil, 1, "metrics_listen"},
+		{"health_listen", `health_listen = "0.0.0.0:8080\u0000"`, nil, 1, "health_listen"},
 		{"log_level", `log_level = "info\u0000"`, nil, 1, "log_level"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -25,11 +25,11 @@ const (
 const acceptLogEvery = time.Minute
 
 // acceptLoop is the accept loop of every listener tend has: the control
-// socket's and metrics_listen's. It hands each connection to take until ctx
-// ends, the listener is closed or take returns false. A failed accept is
-// tried again after a backoff, and logged under name ("control socket
-// /run/tend.sock"). evict, when not nil, is asked to free an fd when an
-// accept fails for want of one.
+// socket's and the TCP listeners' (health_listen, metrics_listen). It
+// hands each connection to take until ctx ends, the listener is closed or
+// take returns false. A failed accept is tried again after a backoff, and
+// logged under name ("control socket /run/tend.sock"). evict, when not
+// nil, is asked to free an fd when an accept fails for want of one.
 func acceptLoop[C any](ctx context.Context, name string, log *logrus.Logger, accept func() (C, error), evict func() bool, take func(C) bool) {
 	var (
 		backoff  time.Duration

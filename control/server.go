@@ -1,9 +1,9 @@
 // Package control serves tend's operator interface, the control API (SPEC
 // section 7, package api), on a unix socket: the socket and who may use
-// it, the accept loop (shared with metrics_listen), the connection slots
-// (slots.go), the answers in flight, and the logs and events streams
-// (streams.go). The HTTP on the wire is package httpwire; `tend ctl` is
-// package ctl.
+// it, the accept loop (shared with the TCP listeners of health_listen and
+// metrics_listen, tcp_listen.go), the connection slots (slots.go), the
+// answers in flight, and the logs and events streams (streams.go). The
+// HTTP on the wire is package httpwire; `tend ctl` is package ctl.
 package control
 
 import (

@@ -14,10 +14,10 @@ import (
 	"github.com/tend-init/tend/guard"
 )
 
-// maxConns bounds the connections the control socket serves at once
-// (metrics_listen has maxScrapers, under the same policy), so that no
-// number of clients can take more than that many fds and goroutines from
-// tend. A connection's slot is "reading" until its whole request has
+// maxConns bounds the connections the control socket serves at once (the
+// TCP listeners have MetricsSlots and HealthSlots, under the same policy),
+// so that no number of clients can take more than that many fds and
+// goroutines from tend. A connection's slot is "reading" until its whole request has
 // arrived, and when every slot is taken a reading one is closed to make
 // room for the newcomer (see evictLocked for which). So clients that
 // connect and send nothing, however many and however often they come
@@ -34,7 +34,7 @@ const maxConns = 32
 const slowRequest = 500 * time.Millisecond
 
 // slotConn is a connection that slots can hold: the control socket's
-// *net.UnixConn or metrics_listen's *net.TCPConn. Both listeners face the
+// *net.UnixConn or a TCP listener's *net.TCPConn. Both listeners face the
 // same clients that connect and send nothing, so they share one policy;
 // what it needs of a connection is its fd (for SIOCINQ, which unix and TCP
 // stream sockets both answer) and its write side's close (for linger).

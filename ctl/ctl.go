@@ -36,7 +36,9 @@ const ctlUsage = `usage: tend ctl [--socket PATH] VERB [ARGS]
   poweroff|reboot          VM mode only
 On a terminal, control characters in what services wrote are shown escaped
 (\x1b); --raw writes them as they are.
-The socket is --socket, else control_socket from $TEND_CONFIG, else ` + config.DefaultControlSocket
+The socket is --socket, else control_socket from $TEND_CONFIG, else the default:
+` + config.RootControlSocket + ` for root, else $XDG_RUNTIME_DIR/tend.sock (a directory of the
+user's own), else /tmp/tend-UID/tend.sock, as tend chooses it for the same user.`
 
 // exitDropped is the exit status when tend dropped a followed stream
 // because it was read too slowly: not 0, which is a stream that tend ended
@@ -124,18 +126,27 @@ func Main(args []string, stdout, stderr io.Writer) int {
 
 // socketFromConfig finds the socket of the tend that TEND_CONFIG belongs to.
 // It reads only the file's top-level keys: tend ctl does not pay for every
-// service of a big config.
+// service of a big config. Without control_socket there, or without
+// TEND_CONFIG, it is the default that tend chooses for the same user and
+// environment (config.DefaultControlSocket).
 func socketFromConfig() (string, socketFrom) {
+	byDefault := func(w socketFrom) (string, socketFrom) {
+		place := config.DefaultControlSocket(os.LookupEnv)
+		w.place = &place
+		return place.Path, w
+	}
 	path := os.Getenv("TEND_CONFIG")
 	if path == "" {
-		return config.DefaultControlSocket, socketFrom{}
+		return byDefault(socketFrom{})
 	}
-	socket, err := config.ControlSocket(path, os.LookupEnv)
-	if err != nil {
-		return config.DefaultControlSocket, socketFrom{config: path, err: err}
-	}
-	if socket == "" {
-		return config.DefaultControlSocket, socketFrom{config: path, off: true}
+	socket, place, err := config.ControlSocket(path, os.LookupEnv)
+	switch {
+	case err != nil:
+		return byDefault(socketFrom{config: path, err: err})
+	case place != nil:
+		return socket, socketFrom{config: path, place: place}
+	case socket == "":
+		return byDefault(socketFrom{config: path, off: true})
 	}
 	return socket, socketFrom{config: path, fromConfig: true}
 }
@@ -143,11 +154,12 @@ func socketFromConfig() (string, socketFrom) {
 // socketFrom is where the socket's path came from, for the hint when it
 // cannot be reached.
 type socketFrom struct {
-	flag       bool   // --socket
-	config     string // TEND_CONFIG
-	fromConfig bool   // control_socket of config
-	off        bool   // config has control_socket = ""
-	err        error  // config could not be read
+	flag       bool                // --socket
+	config     string              // TEND_CONFIG
+	fromConfig bool                // control_socket of config
+	off        bool                // config has control_socket = ""
+	err        error               // config could not be read
+	place      *config.SocketPlace // the default, and how it was chosen
 }
 
 type client struct {

@@ -18,8 +18,15 @@ type dialError struct{ err error }
 func (e *dialError) Error() string { return e.err.Error() }
 func (e *dialError) Unwrap() error { return e.err }
 
-// dial connects to tend's socket.
+// dial connects to tend's socket. A default socket in /tmp is used only
+// in a directory of this user's own (config.PrivateDir): one that another
+// user made could hold a socket that poses as tend.
 func (c *client) dial() (net.Conn, error) {
+	if p := c.where.place; p != nil && p.Dir != "" {
+		if err := config.PrivateDir(p.Dir, p.UID, false); err != nil {
+			return nil, &dirError{err}
+		}
+	}
 	conn, err := net.DialTimeout("unix", c.socket, 5*time.Second)
 	if err != nil {
 		return nil, &dialError{err}
@@ -27,9 +34,20 @@ func (c *client) dial() (net.Conn, error) {
 	return conn, nil
 }
 
+// dirError is a default socket's directory that tend ctl will not use.
+type dirError struct{ err error }
+
+func (e *dirError) Error() string { return e.err.Error() }
+func (e *dirError) Unwrap() error { return e.err }
+
 // unreachable explains on stderr why tend could not be asked.
 func (c *client) unreachable(err error) {
 	var d *dialError
+	var dir *dirError
+	if errors.As(err, &dir) {
+		fmt.Fprintf(c.errw, "tend ctl: will not use %s: %v, or pass --socket with the path tend listens on\n", c.socket, dir.err)
+		return
+	}
 	if !errors.As(err, &d) {
 		fmt.Fprintf(c.errw, "tend ctl: no answer from tend at %s: %v\n", c.socket, err)
 		return
@@ -75,8 +93,14 @@ func (c *client) whereHint() string {
 		return fmt.Sprintf("is tend running? control_socket in %s (TEND_CONFIG) says this path", w.config)
 	}
 	hint := "is tend running with its control socket elsewhere? set control_socket in the config and pass --socket or TEND_CONFIG"
-	if c.socket == config.DefaultControlSocket {
-		hint += "; a tend that is not root cannot create " + config.DefaultControlSocket
+	if p := c.where.place; p != nil {
+		hint = fmt.Sprintf("is tend running, as uid %d and without control_socket? this is %s; a tend that runs as another user", p.UID, p.Choice())
+		if p.UID == 0 {
+			hint += " has its socket at /tmp/tend-UID/tend.sock or in its $XDG_RUNTIME_DIR"
+		} else {
+			hint += ", or with another XDG_RUNTIME_DIR, has its socket elsewhere"
+		}
+		hint += ": pass --socket, or TEND_CONFIG with control_socket set"
 	}
 	return hint
 }

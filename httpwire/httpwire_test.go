@@ -253,3 +253,37 @@ func FuzzWire(f *testing.F) {
 		}
 	})
 }
+
+// A HEAD answer is the GET answer's head, Content-Length and all, without
+// the body (RFC 9110 section 9.3.2).
+func TestWriteResponseHead(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		resp Response
+		want string
+	}{
+		{"text", Response{Code: 200, ContentType: "text/plain; charset=utf-8", Text: []byte("ok\n")},
+			"HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 3\r\nConnection: close\r\n\r\n"},
+		{"json", Response{Code: 503, Body: map[string]bool{"ready": false}},
+			"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: 21\r\nConnection: close\r\n\r\n"},
+		{"405", Response{Code: 405, Body: map[string]string{"error": "x"}, Allow: "GET, HEAD"},
+			"HTTP/1.1 405 Method Not Allowed\r\nContent-Type: application/json\r\nContent-Length: 19\r\nConnection: close\r\nAllow: GET, HEAD\r\n\r\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var get, head strings.Builder
+			if err := WriteResponse(&get, tc.resp); err != nil {
+				t.Fatal(err)
+			}
+			tc.resp.Head = true
+			if err := WriteResponse(&head, tc.resp); err != nil {
+				t.Fatal(err)
+			}
+			if head.String() != tc.want {
+				t.Fatalf("HEAD answer\n%q\nwant\n%q", head.String(), tc.want)
+			}
+			if !strings.HasPrefix(get.String(), tc.want) || len(get.String()) == len(tc.want) {
+				t.Fatalf("the GET answer %q does not begin with the HEAD answer's head and go on with a body", get.String())
+			}
+		})
+	}
+}

@@ -18,6 +18,9 @@ type Response struct {
 	Allow       string // for 405
 	ContentType string // for Text and Stream; JSON otherwise
 	Text        []byte
+	// Head, for a HEAD request, sends the head alone: the Content-Length
+	// is the body's, and the body is left out (RFC 9110 section 9.3.2).
+	Head bool
 	// Stream, when set, is answered with a chunked body: it calls send for
 	// each piece until there is no more, send fails (the client is gone or
 	// too slow), or stop is closed (tend is exiting).
@@ -52,6 +55,10 @@ func WriteResponse(w io.Writer, resp Response) error {
 		fmt.Fprintf(&head, "Allow: %s\r\n", resp.Allow)
 	}
 	head.WriteString("\r\n")
+	if resp.Head {
+		_, err := w.Write(head.Bytes())
+		return err
+	}
 	_, err := w.Write(append(head.Bytes(), body...))
 	return err
 }

@@ -84,6 +84,7 @@ type spec struct {
 	args  []string          // process.args: the entrypoint
 	env   []string          // added to process.env
 	files map[string]string // more files in the root file system, by path
+	uid   int               // process.user: the uid and gid the container runs as (a Dockerfile's USER); 0 is root
 }
 
 // bundle writes an OCI bundle for s into a new directory: rootfs/ with
@@ -103,6 +104,11 @@ func (s spec) bundle(t *testing.T) string {
 		if err := os.Symlink("busybox", filepath.Join(root, "bin", a)); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// /tmp as images have it: anyone may make files there, which is
+	// where a tend that is not root puts its control socket.
+	if err := os.Chmod(filepath.Join(root, "tmp"), 0o1777); err != nil {
+		t.Fatal(err)
 	}
 	for name, body := range s.files {
 		p := filepath.Join(root, name)
@@ -132,6 +138,7 @@ func (s spec) bundle(t *testing.T) string {
 	proc := cfg["process"].(map[string]any)
 	proc["args"] = s.args
 	proc["terminal"] = false
+	proc["user"] = map[string]any{"uid": s.uid, "gid": s.uid}
 	env, _ := proc["env"].([]any)
 	for _, e := range s.env {
 		env = append(env, e)
@@ -576,5 +583,49 @@ func TestRuncTendIsPID1(t *testing.T) {
 	}
 	if !found {
 		t.Fatalf("no sleep whose parent is PID 1 (tend)\n%s", out)
+	}
+}
+
+// TestRuncNonRootHealthcheck is issue 19: with a Dockerfile's `USER app`
+// (process.user 1000:1000) and no control_socket, tend as the container's
+// PID 1 makes its socket where that user can (/tmp/tend-1000/tend.sock),
+// and `tend ctl health` through `runc exec`, as Docker's HEALTHCHECK runs
+// it (as the container's user), finds it there and answers 0.
+func TestRuncNonRootHealthcheck(t *testing.T) {
+	c := spec{
+		args:  []string{"/bin/tend"},
+		env:   []string{"TEND_CONFIG=/etc/tend.toml"},
+		files: map[string]string{"etc/tend.toml": "[services.web]\ncommand = [\"sh\", \"-c\", \"echo web up; exec sleep 300\"]\n"},
+		uid:   1000,
+	}.run(t)
+	c.waitOutput(t, "web | web up", 30*time.Second)
+	var out, errOut string
+	var code int
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if out, errOut, code = c.exec(t, "tend", "ctl", "health"); code == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("tend ctl health as uid 1000: exit %d\n%s%s\noutput:\n%s", code, out, errOut, c.output())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if out != "healthy\n" || !strings.Contains(c.output(), "control API on /tmp/tend-1000/tend.sock") {
+		t.Fatalf("tend ctl health: %q\noutput:\n%s", out, c.output())
+	}
+	// The directory is the user's alone, the socket in it too.
+	if out, errOut, code := c.exec(t, "ls", "-lnd", "/tmp/tend-1000", "/tmp/tend-1000/tend.sock"); code != 0 ||
+		!regexp.MustCompile(`(?m)^drwx------\s+\d+\s+1000\s+1000 .*/tmp/tend-1000$`).MatchString(out) ||
+		!regexp.MustCompile(`(?m)^srw-------\s+\d+\s+1000\s+1000 .*/tmp/tend-1000/tend.sock$`).MatchString(out) {
+		t.Fatalf("ls -lnd: exit %d\n%s%s", code, out, errOut)
+	}
+	// Without TEND_CONFIG the default is the same.
+	if out, errOut, code := c.exec(t, "sh", "-c", "unset TEND_CONFIG; exec tend ctl health"); code != 0 {
+		t.Fatalf("tend ctl health without TEND_CONFIG: exit %d\n%s%s", code, out, errOut)
+	}
+	c.kill(t, "TERM")
+	if res := c.wait(t, 30*time.Second); res.code != 0 {
+		t.Fatalf("runc run exited %d after SIGTERM, want 0\noutput:\n%s", res.code, res.stdout)
 	}
 }

@@ -1,9 +1,7 @@
 package pid1
 
 import (
-	"errors"
 	"io"
-	"io/fs"
 	"os"
 	"strings"
 	"sync"
@@ -164,29 +162,5 @@ func TestEndNotPID1(t *testing.T) {
 	}
 	if got := Exit(3); got != 3 {
 		t.Errorf("Exit(3) outside a VM = %d", got)
-	}
-}
-
-func TestSocketRefusedSaysWhatToSet(t *testing.T) {
-	denied := &fs.PathError{Op: "mkdir", Path: "/run/tend.sock", Err: fs.ErrPermission}
-	cases := []struct {
-		name string
-		err  error
-		uid  int
-		want []string
-	}{
-		{"non-root, permission", denied, 1000, []string{"the control API is off", "tend ctl health", "uid 1000", "set control_socket", "--socket or TEND_CONFIG"}},
-		{"root, other error", errors.New("address already in use"), 0, []string{"address already in use", "the control API is off"}},
-	}
-	for _, c := range cases {
-		got := socketRefused("/run/tend.sock", c.err, c.uid)
-		for _, w := range c.want {
-			if !strings.Contains(got, w) {
-				t.Errorf("%s: %q lacks %q", c.name, got, w)
-			}
-		}
-	}
-	if got := socketRefused("/run/tend.sock", errors.New("x"), 0); strings.Contains(got, "set control_socket") {
-		t.Errorf("a hint for non-root on another error: %q", got)
 	}
 }

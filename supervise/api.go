@@ -168,16 +168,11 @@ func (s *Supervisor) Health() (bool, []string, error) {
 	r, err := call(s, func() healthResult {
 		var reasons []string
 		for _, svc := range s.order {
-			switch {
-			case svc.goal == GoalRemoved, svc.waitsForOperator():
-			case svc.spec.Oneshot && svc.succeeded:
-			case svc.state == Running && svc.isReady() && svc.healthy:
-			case svc.state == Running && !svc.isReady():
-				reasons = append(reasons, svc.name+" is not ready")
-			case svc.state == Running:
-				reasons = append(reasons, svc.name+" is unhealthy")
-			default:
-				reasons = append(reasons, fmt.Sprintf("%s is %s", svc.name, svc.describe()))
+			if svc.goal == GoalRemoved || svc.waitsForOperator() {
+				continue
+			}
+			if why := svc.notGood(); why != "" {
+				reasons = append(reasons, why)
 			}
 		}
 		return healthResult{ok: len(reasons) == 0, reasons: reasons}

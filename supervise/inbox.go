@@ -15,10 +15,13 @@ import (
 // call runs fn on the supervisor's goroutine and returns its result. The
 // result travels through a channel, so a caller that gave up waiting never
 // reads what fn is still writing.
-func call[T any](s *Supervisor, fn func() T) (T, error) {
+func call[T any](s *Supervisor, fn func() T) (T, error) { return callWithin(s, requestWait, fn) }
+
+// callWithin is call with a bound of its own on the wait.
+func callWithin[T any](s *Supervisor, wait time.Duration, fn func() T) (T, error) {
 	ch := make(chan T, 1)
 	s.inbox.post(func() { ch <- fn() })
-	t := time.NewTimer(requestWait)
+	t := time.NewTimer(wait)
 	defer t.Stop()
 	var zero T
 	select {

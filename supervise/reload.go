@@ -54,6 +54,12 @@ func (s *Supervisor) apply(cfg *config.Config) error {
 	if cfg.ControlSocket != s.cfg.ControlSocket {
 		s.log.Warnf("reload: control_socket changed to %q; it takes effect when tend restarts", cfg.ControlSocket)
 	}
+	if cfg.HealthListen != s.cfg.HealthListen {
+		s.log.Warnf("reload: health_listen changed to %q; it takes effect when tend restarts", cfg.HealthListen)
+	}
+	if cfg.MetricsListen != s.cfg.MetricsListen {
+		s.log.Warnf("reload: metrics_listen changed to %q; it takes effect when tend restarts", cfg.MetricsListen)
+	}
 	var added, removed, readded, restarted, updated []string
 	for _, svc := range s.order {
 		if _, keep := cfg.Services[svc.name]; !keep && svc.goal != GoalRemoved {
@@ -96,10 +102,11 @@ func (s *Supervisor) apply(cfg *config.Config) error {
 			order = append(order, svc)
 		}
 	}
-	// The supervisor keeps its own copy of the socket path: it is not
-	// reopened by a reload.
+	// The supervisor keeps its own copy of the socket path and listen
+	// addresses: they are not reopened by a reload.
 	next := *cfg
 	next.ControlSocket = s.cfg.ControlSocket
+	next.HealthListen, next.MetricsListen = s.cfg.HealthListen, s.cfg.MetricsListen
 	s.cfg, s.order = &next, order
 	s.deps.rebuild(s.order, s.services)
 	summary := fmt.Sprintf("added %v, removed %v, re-added %v, restarted %v, updated without restart %v", added, removed, readded, restarted, updated)

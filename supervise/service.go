@@ -2,6 +2,7 @@ package supervise
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -127,6 +128,24 @@ func (svc *service) gaveUp() bool {
 		return svc.blocked != ""
 	}
 	return false
+}
+
+// notGood says why the service is not in a good state: running, ready
+// and healthy, or a oneshot that succeeded; "" when it is.
+func (svc *service) notGood() string {
+	switch {
+	case svc.spec.Oneshot && svc.succeeded:
+	case svc.state == Running && svc.isReady() && svc.healthy:
+	case svc.state == Running && !svc.isReady():
+		return svc.name + " is not ready"
+	case svc.state == Running:
+		return svc.name + " is unhealthy"
+	case svc.state == Idle && svc.blocked == "" && len(svc.spec.DependsOn) > 0:
+		return fmt.Sprintf("%s is idle, waiting for %s to be ready", svc.name, strings.Join(svc.spec.DependsOn, ", "))
+	default:
+		return fmt.Sprintf("%s is %s", svc.name, svc.describe())
+	}
+	return ""
 }
 
 func (svc *service) gaveUpReason() string {

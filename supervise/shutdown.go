@@ -129,6 +129,7 @@ func (s *Supervisor) noticeEssential(svc *service) {
 	default:
 		return
 	}
+	s.essentialGaveUp = svc.name + " " + svc.gaveUpReason()
 	s.lifeEvent(EssentialEnded, Facts{Code: code})
 }
 

@@ -93,6 +93,8 @@ type Supervisor struct {
 
 	reloading, reloadAgain bool // a SIGHUP's config load is in flight; another came meanwhile
 
+	essentialGaveUp string // the essential service whose end shut tend down, and how it ended (for GET /livez)
+
 	shutdownSignal unix.Signal // what the main program gets first in the shutdown
 	shutdownWhy    string      // for the log
 	shutdownAt     time.Time

@@ -25,6 +25,9 @@ type fakeLauncher struct {
 	starts   []time.Time
 	envs     [][]string // the environment of each start, services' and checks'
 	signaled []int      // pids, in the order they were signalled
+	// ignoreTerm: SIGTERM ends no process (a SIGKILL still does), so that
+	// a shutdown lasts until stop_timeout.
+	ignoreTerm bool
 }
 
 func newFake() *fakeLauncher { return &fakeLauncher{next: 100, live: map[int]func(reaper.Exit){}} }
@@ -42,7 +45,11 @@ func (f *fakeLauncher) Start(c reaper.Cmd, onExit func(reaper.Exit)) (int, error
 func (f *fakeLauncher) Signal(pid int, sig unix.Signal, group bool) error {
 	f.mu.Lock()
 	f.signaled = append(f.signaled, pid)
+	ignore := f.ignoreTerm && sig == unix.SIGTERM
 	f.mu.Unlock()
+	if ignore {
+		return nil
+	}
 	f.exit(pid, unix.WaitStatus(sig))
 	return nil
 }

@@ -28,6 +28,9 @@ type Supervisor struct {
 	ops      []string
 	ReloadOK bool
 	Healthy  bool
+	NotLive  bool              // Live says no
+	ReadyOK  bool              // Ready says yes
+	ProbeErr error             // what Live and Ready fail with
 	Events   *supervise.Events // made by the first SubscribeEvents if nil
 	logs     *supervise.Logs
 }
@@ -110,6 +113,26 @@ func (f *Supervisor) Health() (bool, []string, error) {
 		return true, nil, nil
 	}
 	return false, []string{"web is not ready"}, nil
+}
+
+func (f *Supervisor) Live() (bool, []string, error) {
+	switch {
+	case f.ProbeErr != nil:
+		return false, nil, f.ProbeErr
+	case f.NotLive:
+		return false, []string{"essential service web is max-restarts-reached (exit code 1), so tend is shutting down"}, nil
+	}
+	return true, nil, nil
+}
+
+func (f *Supervisor) Ready() (bool, []string, error) {
+	switch {
+	case f.ProbeErr != nil:
+		return false, nil, f.ProbeErr
+	case !f.ReadyOK:
+		return false, []string{"web is not ready", "db is crash-loop-backoff, last exit code 1"}, nil
+	}
+	return true, nil, nil
 }
 
 // QuietLog is a logger that writes nowhere.
