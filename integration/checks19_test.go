@@ -37,7 +37,7 @@ command = "sleep 300"
 	if r, _ := st["db"]["reason"].(string); !strings.Contains(r, "autostart = false") {
 		t.Errorf("db's reason %q", r)
 	}
-	if out, _, code := c.ctl(t, "health"); code == 0 || strings.Contains(out, "db") || !strings.Contains(out, "web") {
+	if out, _, code := c.ctl(t, "health"); code == 0 || strings.Contains(out, "  db ") || !strings.Contains(out, "  web ") {
 		t.Errorf("health exit %d, %q: want unhealthy for web only", code, out)
 	}
 	if _, errOut, code := c.ctl(t, "start", "db"); code != 0 {
