@@ -2,6 +2,8 @@ package spawner
 
 import (
 	"os"
+	"runtime"
+	"runtime/debug"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -33,6 +35,16 @@ func Serve() int {
 	// Children must not get the socket: tend sees the spawner's death as
 	// the end of the socket.
 	unix.CloseOnExec(sockFD)
+	// The spawner must never need a thread it did not start with: in a
+	// pids cgroup that a service has filled, a thread the runtime cannot
+	// make is a fatal error (its "fatal error: newosproc" lands in tend's
+	// stderr). With one P, the runtime never starts a thread for a second
+	// P's goroutines or collection workers, and with collection only at a
+	// memory limit (it allocates a few hundred bytes per request) it
+	// rarely collects at all.
+	runtime.GOMAXPROCS(1)
+	debug.SetGCPercent(-1)
+	debug.SetMemoryLimit(32 << 20)
 	buf := make([]byte, maxRequest)
 	oob := make([]byte, unix.CmsgSpace(maxRights*4))
 	for {
