@@ -108,7 +108,11 @@ func check(o cli.Options) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	fmt.Printf("%s: ok, %d service(s)\n", path, len(cfg.Services))
+	if n := len(cfg.Files); n > 1 {
+		fmt.Printf("%s: ok, %d service(s) from %d files\n", path, len(cfg.Services), n)
+	} else {
+		fmt.Printf("%s: ok, %d service(s)\n", path, len(cfg.Services))
+	}
 	return 0
 }
 
