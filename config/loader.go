@@ -50,6 +50,7 @@ type memo struct {
 	envSum   contentSum              // of the base environment
 	env0     *envBase
 	usersSum contentSum // of the passwd and group files
+	order    []string   // Config.Order
 }
 
 type fileMemo struct {
@@ -197,7 +198,11 @@ func (l *Loader) load(data []byte, id fileID, limits bool) (*Config, error) {
 		next.services[name] = &serviceMemo{from: from, svc: svc}
 	}
 	// The dependencies cannot be judged with files missing.
-	if !tr.broken {
+	switch {
+	case tr.broken:
+	case l.sameDependencies(cfg.Services):
+		cfg.Order = l.last.order // and valid: no cycles, no unknown names
+	default:
 		cfg.Order = p.order(cfg.Services)
 	}
 	cfg.Files = make([]string, len(tr.sources))
@@ -213,9 +218,24 @@ func (l *Loader) load(data []byte, id fileID, limits bool) (*Config, error) {
 		next.files[s.path] = &fileMemo{sum: s.sum, data: s.data, root: s.root, stat: s.stat, trusted: inc && s.trusted,
 			included: inc, entries: s.entries, frags: s.frags}
 	}
-	next.env0 = p.env0
+	next.env0, next.order = p.env0, cfg.Order
 	l.last = next
 	return cfg, nil
+}
+
+// sameDependencies reports whether services are the last load's names,
+// each with the same depends_on: then the order is the same too.
+func (l *Loader) sameDependencies(services map[string]*Service) bool {
+	if l.last.order == nil || len(services) != len(l.last.services) {
+		return false
+	}
+	for name, svc := range services {
+		m := l.last.services[name]
+		if m == nil || m.svc != svc && !slices.Equal(m.svc.DependsOn, svc.DependsOn) {
+			return false
+		}
+	}
+	return true
 }
 
 // usersSum is the content of the passwd and group files, as a sum: when it

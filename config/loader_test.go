@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -162,4 +163,51 @@ func TestLoaderTrustsOnlyOldStats(t *testing.T) {
 		t.Errorf("b = %v", cfg.Services["b"].Command)
 	}
 	load("unchanged again", 0, 0)
+}
+
+// The dependency order is worked out again only when a depends_on or the
+// set of services changed; else it is the last one.
+func TestLoaderOrder(t *testing.T) {
+	dir := writeTree(t, map[string]string{
+		"main.toml": "include = [\"*.inc\"]\n",
+		"a.inc":     "[services.a]\ncommand = \"a\"\n",
+		"b.inc":     "[services.b]\ncommand = \"b\"\ndepends_on = [\"a\"]\n",
+		"c.inc":     "[services.c]\ncommand = \"c\"\n",
+	})
+	l := testLoader(t, dir)
+	steps := []struct {
+		file, body string
+		want       []string
+		err        string
+	}{
+		{"", "", []string{"a", "b", "c"}, ""},
+		{"a.inc", "[services.a]\ncommand = \"a2\"\n", []string{"a", "b", "c"}, ""},
+		{"a.inc", "[services.a]\ncommand = \"a\"\ndepends_on = [\"c\"]\n", []string{"c", "a", "b"}, ""},
+		{"c.inc", "[services.c]\ncommand = \"c\"\ndepends_on = [\"b\"]\n", nil, "dependency cycle: a -> c -> b -> a"},
+		{"c.inc", "[services.c]\ncommand = \"c\"\n", []string{"c", "a", "b"}, ""},
+		{"d.inc", "[services.d]\ncommand = \"d\"\n", []string{"c", "a", "b", "d"}, ""},
+	}
+	var first []string
+	for i, st := range steps {
+		if st.file != "" {
+			os.WriteFile(filepath.Join(dir, st.file), []byte(st.body), 0o644)
+		}
+		cfg, err := l.Load()
+		if i == 0 {
+			first = cfg.Order
+		}
+		if i == 1 && &cfg.Order[0] != &first[0] {
+			t.Errorf("step 1: the order was worked out again, with no depends_on changed")
+		}
+		switch {
+		case st.err != "":
+			if err == nil || !strings.Contains(err.Error(), st.err) {
+				t.Errorf("step %d: got %v, want %q", i, err, st.err)
+			}
+		case err != nil:
+			t.Errorf("step %d: %v", i, err)
+		case !slices.Equal(cfg.Order, st.want):
+			t.Errorf("step %d: order %v, want %v", i, cfg.Order, st.want)
+		}
+	}
 }
