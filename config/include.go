@@ -332,7 +332,7 @@ func (tr *tree) include(src *source, e includeEntry) {
 			tr.l.reads++
 			if err == nil {
 				if seen := tr.byID[st.id()]; seen != nil {
-					tr.broken = true
+					// Not broken: what the file has is read already.
 					if onChain(src, seen) {
 						say("%q: include cycle: %s", e.written, src.chain(path))
 					} else {
