@@ -71,6 +71,20 @@ type serviceMemo struct {
 	svc  *Service
 }
 
+// madeOf reports whether the service was parsed from d's fragments, as
+// they are now.
+func (m *serviceMemo) madeOf(d *definition) bool {
+	if len(m.from) != len(d.frags) {
+		return false
+	}
+	for i, f := range d.frags {
+		if m.from[i] != (fragKey{f.src.path, f.src.sum, f.mode}) {
+			return false
+		}
+	}
+	return true
+}
+
 // fragKey names one fragment of a service: its file and content, and how
 // it was put over the ones before.
 type fragKey struct {
@@ -153,7 +167,7 @@ func (l *Loader) load(data []byte, id fileID, limits bool) (*Config, error) {
 	if l.now != nil {
 		now = l.now
 	}
-	tr := &tree{p: p, l: l, start: now(), byID: make(map[fileID]*source)}
+	tr := &tree{p: p, l: l, start: now(), byID: make(map[fileID]*source, len(l.last.files))}
 	if !limits {
 		tr.noLimits = true
 	}
@@ -165,7 +179,8 @@ func (l *Loader) load(data []byte, id fileID, limits bool) (*Config, error) {
 	}
 	cfg := &Config{Path: l.path}
 	tr.visit(main, cfg)
-	p.defs = tr.define()
+	var names []string // in the order first defined
+	p.defs, names = tr.define()
 
 	// What parsing a service depends on besides its files.
 	envSum := l.sum([]byte(strings.Join(p.opts.baseEnv, "\x00")))
@@ -178,19 +193,19 @@ func (l *Loader) load(data []byte, id fileID, limits bool) (*Config, error) {
 
 	next := memo{services: make(map[string]*serviceMemo, len(p.defs)), envSum: envSum, usersSum: usersSum}
 	cfg.Services = make(map[string]*Service, len(p.defs))
-	for _, name := range sortedKeys(p.defs) {
+	for _, name := range names {
 		d := p.defs[name]
 		if tr.broken && d.frags[0].mode != "" {
 			continue // an override whose service may be in a file that failed
 		}
-		from := make([]fragKey, len(d.frags))
-		for i, f := range d.frags {
-			from[i] = fragKey{f.src.path, f.src.sum, f.mode}
-		}
-		if m := l.last.services[name]; m != nil && sameEnv && (sameUsers || m.svc.User == "" && m.svc.Group == "") && slices.Equal(m.from, from) {
+		if m := l.last.services[name]; m != nil && sameEnv && (sameUsers || m.svc.User == "" && m.svc.Group == "") && m.madeOf(d) {
 			cfg.Services[name] = m.svc
 			next.services[name] = m
 			continue
+		}
+		from := make([]fragKey, len(d.frags))
+		for i, f := range d.frags {
+			from[i] = fragKey{f.src.path, f.src.sum, f.mode}
 		}
 		svc := p.service(name, &table{p: p, key: toml.Key{"services", name}, m: d.table()})
 		l.parses++
@@ -215,8 +230,12 @@ func (l *Loader) load(data []byte, id fileID, limits bool) (*Config, error) {
 	next.files = make(map[string]*fileMemo, len(tr.sources))
 	for _, s := range tr.sources {
 		inc := s.depth > 0
-		next.files[s.path] = &fileMemo{sum: s.sum, data: s.data, root: s.root, stat: s.stat, trusted: inc && s.trusted,
+		m := &fileMemo{sum: s.sum, data: s.data, root: s.root, stat: s.stat, trusted: inc && s.trusted,
 			included: inc, entries: s.entries, frags: s.frags}
+		if old := s.memo; old != nil && inc && old.included && old.sum == m.sum && old.stat == m.stat && old.trusted == m.trusted {
+			m = old // as it was (visit took its entries and frags): no new one for each unchanged file
+		}
+		next.files[s.path] = m
 	}
 	next.env0, next.order = p.env0, cfg.Order
 	l.last = next

@@ -82,9 +82,11 @@ type definition struct {
 	merged  map[string]any
 }
 
-// define puts the fragments of the tree together, in the order read.
-func (tr *tree) define() map[string]*definition {
-	defs := make(map[string]*definition, len(tr.frags))
+// define puts the fragments of the tree together, in the order read. names
+// are the services in the order first defined.
+func (tr *tree) define() (defs map[string]*definition, names []string) {
+	defs = make(map[string]*definition, len(tr.frags))
+	names = make([]string, 0, len(tr.frags))
 	for _, f := range tr.frags {
 		d := defs[f.name]
 		at := toml.Key{"services", f.name}
@@ -98,8 +100,10 @@ func (tr *tree) define() map[string]*definition {
 			tr.p.errorOn(f.src, k, k, "nothing to override: no file read before this one defines services.%s (files are read in this order: %s); remove override to define the service here",
 				f.name, tr.readOrder(f.src))
 			defs[f.name] = &definition{name: f.name, frags: []*fragment{f}}
+			names = append(names, f.name)
 		case d == nil:
 			defs[f.name] = &definition{name: f.name, frags: []*fragment{f}}
+			names = append(names, f.name)
 		case f.mode == "":
 			first := d.frags[0]
 			tr.p.errs = append(tr.p.errs, problem{
@@ -120,7 +124,7 @@ func (tr *tree) define() map[string]*definition {
 			d.origins, d.merged = nil, nil
 		}
 	}
-	return defs
+	return defs, names
 }
 
 // readOrder lists the files read up to src, for a message: at most a few.
