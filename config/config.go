@@ -96,6 +96,7 @@ type options struct {
 	baseEnv               []string
 	passwdFile, groupFile string
 	uid, gid              uint32
+	noIncludes            bool // the fuzzer's: an include entry is an error, no file is read
 }
 
 // WithBaseEnv sets the environment that services inherit (each entry

@@ -33,7 +33,10 @@ func fuzzOptions(f *testing.F) []Option {
 	if err := os.WriteFile(group, []byte(testGroup), 0o644); err != nil {
 		f.Fatal(err)
 	}
-	return []Option{WithBaseEnv([]string{"PATH=/bin", "HOME=/root", "USER=root"}), WithUserDB(passwd, group)}
+	// No include is followed: a fuzzer must not read whatever files its
+	// inputs name (TestIncludeMerge and the loader tests cover them).
+	noIncludes := func(o *options) { o.noIncludes = true }
+	return []Option{WithBaseEnv([]string{"PATH=/bin", "HOME=/root", "USER=root"}), WithUserDB(passwd, group), noIncludes}
 }
 
 // FuzzParse: TOML bytes to a validated config.

@@ -303,6 +303,11 @@ func (tr *tree) include(src *source, e includeEntry) {
 	if tr.full {
 		return
 	}
+	if tr.p.opts.noIncludes {
+		tr.broken = true
+		say("%q: not read: includes are off", e.written)
+		return
+	}
 	if src.depth+1 > MaxIncludeDepth {
 		tr.broken = true
 		say("%q: includes nest more than %d deep (%s): flatten the tree", e.written, MaxIncludeDepth, src.chain(e.path))
