@@ -367,3 +367,50 @@ func FuzzDuration(f *testing.F) {
 		}
 	})
 }
+
+// FuzzInclude: a main file and the one file it includes, both made by the
+// fuzzer, merged (override and all). Every error names one of the two
+// files and a line in it; a config that loads is valid; and a second load
+// by the same Loader, nothing changed, decodes nothing and gives the same
+// config.
+//
+//	go test -run '^$' -fuzz '^FuzzInclude$' -fuzztime 2m ./config
+func FuzzInclude(f *testing.F) {
+	f.Add([]byte("[services.a]\ncommand = \"a\"\nenvironment = { X = \"1\" }\n"), []byte("[services.a]\noverride = \"merge\"\nenvironment = { Y = \"2\" }\n"))
+	f.Add([]byte("[services.a]\ncommand = \"a\"\n[services.a.ready]\ntcp = \"h:1\"\n"), []byte("[services.a]\noverride = \"merge\"\nready = { http = \"http://h/\" }\nbackoff = { type = \"exponential\" }\n"))
+	f.Add([]byte("[services.a]\ncommand = \"a\"\n"), []byte("[services.a]\ncommand = \"b\"\n"))
+	f.Add([]byte("[services.a]\ncommand = \"a\"\ndepends_on = [\"b\"]\n"), []byte("[services.b]\noverride = \"replace\"\nuser = 5\n"))
+	opts := fuzzOptions(f)[:2] // this one follows its include
+	dir := f.TempDir()
+	main, inc := filepath.Join(dir, "main.toml"), filepath.Join(dir, "b.toml")
+	f.Fuzz(func(t *testing.T, a, b []byte) {
+		head := "include = [\"b.toml\"]\n"
+		if err := os.WriteFile(main, append([]byte(head), a...), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(inc, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		l := NewLoader(main, fuzzLookup, opts...)
+		cfg, err := l.Load()
+		if err != nil {
+			var errs *Errors
+			if !errors.As(err, &errs) || len(errs.List) == 0 {
+				t.Fatalf("want *Errors, got %T %v", err, err)
+			}
+			lines := map[string]int{main: bytes.Count(a, []byte("\n")) + 2, inc: bytes.Count(b, []byte("\n")) + 1}
+			for _, e := range errs.List {
+				if n, ok := lines[e.File]; !ok || e.Line < 0 || e.Line > n || e.Msg == "" {
+					t.Fatalf("bad error %+v", e)
+				}
+			}
+			return
+		}
+		checkConfig(t, cfg)
+		decodes := l.decodes
+		again, err := l.Load()
+		if err != nil || l.decodes != decodes || !reflect.DeepEqual(cfg, again) {
+			t.Fatalf("a second load differs: %v, %d files decoded", err, l.decodes-decodes)
+		}
+	})
+}
