@@ -156,7 +156,6 @@ type tree struct {
 	full     bool // MaxFiles or MaxTotalSize reached: nothing more is read
 	broken   bool // a file could not be read or decoded: the tree is incomplete
 	frags    []*fragment
-	decoded  int    // files decoded (not taken from the last load)
 	noLimits bool   // for the next file added: no size or nesting checks
 	scratch  []byte // what files are read into
 }
@@ -178,7 +177,6 @@ func (tr *tree) add(path string, data []byte, st fileStat, parent *source) *sour
 		return src
 	}
 	src.data = slices.Clone(data)
-	tr.decoded++
 	tr.l.decodes++
 	if !tr.noLimits {
 		if _, err := checkLimits(path, src.data, false); err != nil {

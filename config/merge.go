@@ -71,7 +71,6 @@ func describe(v any) string {
 
 // definition is a service as the files of a tree define it.
 type definition struct {
-	name string
 	// frags are the fragment that defined the service (or last replaced
 	// it), then those merged over it, in the order read.
 	frags []*fragment
@@ -99,10 +98,10 @@ func (tr *tree) define() (defs map[string]*definition, names []string) {
 			k := append(at, "override")
 			tr.p.errorOn(f.src, k, k, "nothing to override: no file read before this one defines services.%s (files are read in this order: %s); remove override to define the service here",
 				f.name, tr.readOrder(f.src))
-			defs[f.name] = &definition{name: f.name, frags: []*fragment{f}}
+			defs[f.name] = &definition{frags: []*fragment{f}}
 			names = append(names, f.name)
 		case d == nil:
-			defs[f.name] = &definition{name: f.name, frags: []*fragment{f}}
+			defs[f.name] = &definition{frags: []*fragment{f}}
 			names = append(names, f.name)
 		case f.mode == "":
 			first := d.frags[0]
