@@ -111,7 +111,11 @@ func check(o cli.Options) int {
 	for _, w := range cfg.Warnings {
 		fmt.Fprintln(os.Stderr, w)
 	}
-	fmt.Printf("%s: ok, %d service(s)\n", path, len(cfg.Services))
+	if n := len(cfg.Files); n > 1 {
+		fmt.Printf("%s: ok, %d service(s) from %d files\n", path, len(cfg.Services), n)
+	} else {
+		fmt.Printf("%s: ok, %d service(s)\n", path, len(cfg.Services))
+	}
 	return 0
 }
 

@@ -28,7 +28,7 @@ type Supervisor interface {
 	Status(name string) (supervise.ServiceStatus, error)
 	Operate(name string, cmd supervise.Command) error
 	SignalService(name string, sig unix.Signal) error
-	Reload() error
+	Reload() (supervise.ReloadSummary, error)
 	Shutdown(why string) error
 	Health() (bool, []string, error)
 	Live() (bool, []string, error)
@@ -221,14 +221,31 @@ func (a api) signal(body []byte, name string) httpwire.Response {
 	return httpwire.Response{Code: 200, Body: map[string]string{"service": name, "signal": signals.Name(sig)}}
 }
 
+// reload answers with what the reload did, not with every service: the
+// answer stays as small as the change (GET /v1/services has the rest).
 func (a api) reload() httpwire.Response {
-	if err := a.sup.Reload(); err != nil {
+	sum, err := a.sup.Reload()
+	if err != nil {
 		return httpwire.Response{Code: 422, Body: map[string]any{
 			"error":  "the config is invalid; the running config stays in force",
 			"errors": strings.Split(err.Error(), "\n"),
 		}}
 	}
-	return a.list()
+	names := func(s []string) []string {
+		if s == nil {
+			return []string{}
+		}
+		return s
+	}
+	return httpwire.Response{Code: 200, Body: map[string]any{
+		"added":     names(sum.Added),
+		"removed":   names(sum.Removed),
+		"re_added":  names(sum.ReAdded),
+		"restarted": names(sum.Restarted),
+		"updated":   names(sum.Updated),
+		"unchanged": sum.Unchanged,
+		"files":     sum.Files,
+	}}
 }
 
 func (a api) shutdown() httpwire.Response {

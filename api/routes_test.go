@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -316,4 +317,19 @@ func FuzzHandler(f *testing.F) {
 			t.Fatalf("%d for an HTTP/1.1 request without a Host: %q", code, raw)
 		}
 	})
+}
+
+// A valid reload answers with what it did, never with every service: the
+// answer is as small as the change.
+func TestReloadAnswer(t *testing.T) {
+	code, body := roundTrip(t, &apitest.Supervisor{ReloadOK: true}, "POST /v1/reload HTTP/1.1\r\nHost: tend\r\n\r\n")
+	var got map[string]any
+	if err := json.Unmarshal([]byte(body), &got); err != nil || code != 200 {
+		t.Fatalf("%d %s (%v)", code, body, err)
+	}
+	want := map[string]any{"added": []any{}, "removed": []any{}, "re_added": []any{}, "restarted": []any{"web"},
+		"updated": []any{}, "unchanged": 1.0, "files": 1.0}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %v\nwant %v", got, want)
+	}
 }

@@ -20,7 +20,7 @@ import (
 
 // Config is a whole config file.
 type Config struct {
-	Path            string              // the file it was read from
+	Path            string              // the main file
 	LogLevel        string              // debug|info|warn|error; default "info"
 	LogFormat       string              // text|logfmt|json; default "text"
 	LogBuffer       int                 // bytes of recent output kept per service; default 8192
@@ -36,6 +36,7 @@ type Config struct {
 	Services        map[string]*Service // by name; default none
 	Order           []string            // service names in dependency order, ties broken by name
 	Warnings        []Error             // valid but probably not meant (tend check prints them, tend logs them); default none
+	Files           []string            // the files read: Path, then those it includes, in the order read
 }
 
 // Policy says when a service that exited on its own is started again.
@@ -102,6 +103,7 @@ type options struct {
 	baseEnv               []string
 	passwdFile, groupFile string
 	uid, gid              uint32
+	noIncludes            bool // the fuzzer's: an include entry is an error, no file is read
 }
 
 // WithBaseEnv sets the environment that services inherit (each entry
@@ -114,61 +116,37 @@ func WithUserDB(passwd, group string) Option {
 	return func(o *options) { o.passwdFile, o.groupFile = passwd, group }
 }
 
-// Load reads and validates the file at path. env looks up the variables used
-// by ${VAR} in string values; nil means os.LookupEnv. A file that cannot be
-// read gives the os error; an invalid one, or one larger than MaxSize, gives
-// *Errors.
+// Load reads and validates the file at path and the files it includes.
+// env looks up the variables used by ${VAR} in string values; nil means
+// os.LookupEnv. A main file that cannot be read gives the os error; an
+// invalid one, or one larger than MaxSize, gives *Errors, as does any
+// problem in an included file (one that cannot be read too). A Loader does
+// the same, and reuses what did not change since its last load.
 func Load(path string, env func(string) (string, bool), opts ...Option) (*Config, error) {
-	data, err := readLimited(path)
-	if err != nil {
-		return nil, err
-	}
-	return Parse(path, data, env, opts...)
+	return NewLoader(path, env, opts...).Load()
 }
 
-// Parse validates data as the config file path (used in error messages).
-// When the file is invalid the error is *Errors, listing every problem.
+// Parse validates data as the config file path (used in error messages,
+// and to find the files it includes, which are read from disk).
+// When the config is invalid the error is *Errors, listing every problem.
 // Data over MaxSize or nested deeper than MaxDepth is refused before it is
 // decoded.
 func Parse(path string, data []byte, env func(string) (string, bool), opts ...Option) (*Config, error) {
-	if _, err := checkLimits(path, data, false); err != nil {
-		return nil, err
-	}
-	return parseUnlimited(path, data, env, opts...)
+	return NewLoader(path, env, opts...).load(data, statID(path), true)
 }
 
-// parseUnlimited is Parse without the limits.
+// parseUnlimited is Parse without the limits of the main file.
 func parseUnlimited(path string, data []byte, env func(string) (string, bool), opts ...Option) (*Config, error) {
-	if env == nil {
-		env = os.LookupEnv
-	}
-	p := &parser{file: path, data: data, env: env, opts: options{
-		baseEnv:    os.Environ(),
-		passwdFile: "/etc/passwd",
-		groupFile:  "/etc/group",
-		uid:        uint32(os.Getuid()),
-		gid:        uint32(os.Getgid()),
-	}}
-	for _, o := range opts {
-		o(&p.opts)
-	}
+	return NewLoader(path, env, opts...).load(data, statID(path), false)
+}
 
-	root, err := decode(data)
-	if err != nil {
-		return nil, syntaxError(path, err)
+// statID is the identity of the file at path, if there is one.
+func statID(path string) fileID {
+	var st unix.Stat_t
+	if unix.Stat(path, &st) != nil {
+		return fileID{}
 	}
-	cfg := p.config(&table{p: p, m: root})
-	cfg.Path = path
-	if err := p.result(); err != nil {
-		return nil, err
-	}
-	// Warnings go through the same line lookup as errors.
-	if p.warnings(cfg); len(p.errs) > 0 {
-		if w, ok := p.result().(*Errors); ok {
-			cfg.Warnings = w.List
-		}
-	}
-	return cfg, nil
+	return fileID{uint64(st.Dev), st.Ino}
 }
 
 // warnings reports what is valid but probably not meant: a service that
@@ -300,8 +278,8 @@ func controlSocket(path string, data []byte, lookup func(string) (string, bool))
 	if lookup == nil {
 		lookup = os.LookupEnv
 	}
-	p := &parser{file: path, data: top, env: lookup}
-	sock, place := (&table{p: p, m: root}).controlSocket()
+	p := &parser{main: &source{path: path, data: top}, env: lookup}
+	sock, place := (&table{p: p, src: p.main, m: root}).controlSocket()
 	if err := p.result(); err != nil {
 		return "", nil, err
 	}
@@ -323,22 +301,20 @@ func (t *table) controlSocket() (string, *SocketPlace) {
 	return s, nil
 }
 
-func (p *parser) config(t *table) *Config {
-	cfg := &Config{
-		LogLevel:        t.oneOf("log_level", "info", "debug", "info", "warn", "error"),
-		LogFormat:       t.oneOf("log_format", "text", "text", "logfmt", "json"),
-		LogBuffer:       t.integer("log_buffer", DefaultLogBuffer, MinLogBuffer),
-		MetricsListen:   t.str("metrics_listen", ""),
-		HealthListen:    t.str("health_listen", ""),
-		Hostname:        t.str("hostname", ""),
-		ShutdownTimeout: t.duration("shutdown_timeout", DefaultShutdownTimeout, true),
-		ReadyTimeout:    t.duration("ready_timeout", 60*time.Second, true),
-		Cgroups:         t.boolean("cgroups", true),
-		Services:        make(map[string]*Service),
-	}
+// globals reads tend's own settings from the main file's top-level table.
+func (p *parser) globals(t *table, cfg *Config) {
+	cfg.LogLevel = t.oneOf("log_level", "info", "debug", "info", "warn", "error")
+	cfg.LogFormat = t.oneOf("log_format", "text", "text", "logfmt", "json")
+	cfg.LogBuffer = t.integer("log_buffer", DefaultLogBuffer, MinLogBuffer)
+	cfg.ControlSocket, cfg.DefaultSocket = t.controlSocket()
+	cfg.MetricsListen = t.str("metrics_listen", "")
+	cfg.HealthListen = t.str("health_listen", "")
+	cfg.Hostname = t.str("hostname", "")
+	cfg.ShutdownTimeout = t.duration("shutdown_timeout", DefaultShutdownTimeout, true)
+	cfg.ReadyTimeout = t.duration("ready_timeout", 60*time.Second, true)
+	cfg.Cgroups = t.boolean("cgroups", true)
 	cfg.EnvFiles = p.envFiles(t)
 	p.globalEnvFiles = cfg.EnvFiles
-	cfg.ControlSocket, cfg.DefaultSocket = t.controlSocket()
 	if msg := badHostname(cfg.Hostname); msg != "" {
 		t.errorf("hostname", "%s", msg)
 	}
@@ -357,19 +333,6 @@ func (p *parser) config(t *table) *Config {
 			t.errorf("health_listen", "%s", msg)
 		}
 	}
-	if st := t.sub("services"); st != nil {
-		for _, name := range slices.Sorted(maps.Keys(st.m)) {
-			if s := st.sub(name); s != nil {
-				if !validServiceName(name) {
-					p.errorf(s.key, "service name %q may use only letters, digits, '-', '_' and '.'", name)
-				}
-				cfg.Services[name] = p.service(name, s)
-			}
-		}
-	}
-	t.done()
-	cfg.Order = p.order(cfg.Services)
-	return cfg
 }
 
 func (p *parser) service(name string, t *table) *Service {
@@ -392,6 +355,7 @@ func (p *parser) service(name string, t *table) *Service {
 		Manual:           !t.boolean("autostart", true),
 		Output:           t.str("output", "prefix"),
 	}
+	t.has("override") // read where the files are merged (merge.go)
 	var ok bool
 	if s.Command, ok = t.words("command"); !ok && !t.has("command") {
 		t.missing("command", "is required: the program to run, as [\"prog\", \"arg\"] or \"prog arg\"")
@@ -437,7 +401,7 @@ func (p *parser) service(name string, t *table) *Service {
 	if rt := t.sub("ready"); rt != nil {
 		s.Ready = p.check(rt, false)
 		if s.Oneshot {
-			p.errorf(rt.key, "a oneshot is ready when it exits cleanly; remove the ready check")
+			rt.problem("a oneshot is ready when it exits cleanly; remove the ready check")
 		}
 	}
 	if ht := t.sub("health"); ht != nil {

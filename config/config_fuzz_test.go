@@ -33,7 +33,10 @@ func fuzzOptions(f *testing.F) []Option {
 	if err := os.WriteFile(group, []byte(testGroup), 0o644); err != nil {
 		f.Fatal(err)
 	}
-	return []Option{WithBaseEnv([]string{"PATH=/bin", "HOME=/root", "USER=root"}), WithUserDB(passwd, group)}
+	// No include is followed: a fuzzer must not read whatever files its
+	// inputs name (TestIncludeMerge and the loader tests cover them).
+	noIncludes := func(o *options) { o.noIncludes = true }
+	return []Option{WithBaseEnv([]string{"PATH=/bin", "HOME=/root", "USER=root"}), WithUserDB(passwd, group), noIncludes}
 }
 
 // FuzzParse: TOML bytes to a validated config.
@@ -362,6 +365,53 @@ func FuzzDuration(f *testing.F) {
 			if svc := cfg.Services["s"]; svc.StopTimeout != d || svc.MinUptime != d || cfg.ShutdownTimeout != d {
 				t.Fatalf("%q: got %v %v %v, want %v", s, svc.StopTimeout, svc.MinUptime, cfg.ShutdownTimeout, d)
 			}
+		}
+	})
+}
+
+// FuzzInclude: a main file and the one file it includes, both made by the
+// fuzzer, merged (override and all). Every error names one of the two
+// files and a line in it; a config that loads is valid; and a second load
+// by the same Loader, nothing changed, decodes nothing and gives the same
+// config.
+//
+//	go test -run '^$' -fuzz '^FuzzInclude$' -fuzztime 2m ./config
+func FuzzInclude(f *testing.F) {
+	f.Add([]byte("[services.a]\ncommand = \"a\"\nenvironment = { X = \"1\" }\n"), []byte("[services.a]\noverride = \"merge\"\nenvironment = { Y = \"2\" }\n"))
+	f.Add([]byte("[services.a]\ncommand = \"a\"\n[services.a.ready]\ntcp = \"h:1\"\n"), []byte("[services.a]\noverride = \"merge\"\nready = { http = \"http://h/\" }\nbackoff = { type = \"exponential\" }\n"))
+	f.Add([]byte("[services.a]\ncommand = \"a\"\n"), []byte("[services.a]\ncommand = \"b\"\n"))
+	f.Add([]byte("[services.a]\ncommand = \"a\"\ndepends_on = [\"b\"]\n"), []byte("[services.b]\noverride = \"replace\"\nuser = 5\n"))
+	opts := fuzzOptions(f)[:2] // this one follows its include
+	dir := f.TempDir()
+	main, inc := filepath.Join(dir, "main.toml"), filepath.Join(dir, "b.toml")
+	f.Fuzz(func(t *testing.T, a, b []byte) {
+		head := "include = [\"b.toml\"]\n"
+		if err := os.WriteFile(main, append([]byte(head), a...), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(inc, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		l := NewLoader(main, fuzzLookup, opts...)
+		cfg, err := l.Load()
+		if err != nil {
+			var errs *Errors
+			if !errors.As(err, &errs) || len(errs.List) == 0 {
+				t.Fatalf("want *Errors, got %T %v", err, err)
+			}
+			lines := map[string]int{main: bytes.Count(a, []byte("\n")) + 2, inc: bytes.Count(b, []byte("\n")) + 1}
+			for _, e := range errs.List {
+				if n, ok := lines[e.File]; !ok || e.Line < 0 || e.Line > n || e.Msg == "" {
+					t.Fatalf("bad error %+v", e)
+				}
+			}
+			return
+		}
+		checkConfig(t, cfg)
+		decodes := l.decodes
+		again, err := l.Load()
+		if err != nil || l.decodes != decodes || !reflect.DeepEqual(cfg, again) {
+			t.Fatalf("a second load differs: %v, %d files decoded", err, l.decodes-decodes)
 		}
 	})
 }

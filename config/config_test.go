@@ -105,6 +105,7 @@ func TestDefaults(t *testing.T) {
 		ReadyTimeout:    60 * time.Second,
 		Cgroups:         true,
 		Order:           []string{"web"},
+		Files:           []string{"tend.toml"},
 		Services: map[string]*Service{"web": {
 			Name:             "web",
 			Command:          []string{"nginx", "-g", "daemon off;"},

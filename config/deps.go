@@ -74,9 +74,9 @@ func (p *parser) order(services map[string]*Service) []string {
 // whole file's service names.
 func knownServices(names []string) string {
 	if len(names) <= 10 {
-		return "depend only on services defined in this file: " + strings.Join(names, ", ")
+		return "depend only on services defined in the config: " + strings.Join(names, ", ")
 	}
-	return fmt.Sprintf("depend only on services defined in this file; it has %d", len(names))
+	return fmt.Sprintf("depend only on services defined in the config; it has %d", len(names))
 }
 
 // indexHeap is a min-heap of service indexes, which are in name order.

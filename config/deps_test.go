@@ -40,7 +40,7 @@ func TestUnknownServiceMessage(t *testing.T) {
 	}
 	b.WriteString("depends_on = [\"nope\"]\n")
 	_, err := parse(t, b.String(), nil)
-	checkErrors(t, err, []want{{25, "services.s11.depends_on", `unknown service "nope" (depend only on services defined in this file; it has 12)`}})
+	checkErrors(t, err, []want{{25, "services.s11.depends_on", `unknown service "nope" (depend only on services defined in the config; it has 12)`}})
 }
 
 func TestCycleWalks(t *testing.T) {

@@ -150,6 +150,8 @@ func readEnvFile(path string) ([]byte, error) {
 	}
 }
 
+// fileKind names what a file that is not a regular one is, for errors
+// (env files and included files); "" for a regular file.
 func fileKind(mode uint32) string {
 	switch mode & unix.S_IFMT {
 	case unix.S_IFREG:
@@ -160,8 +162,10 @@ func fileKind(mode uint32) string {
 		return "a FIFO"
 	case unix.S_IFSOCK:
 		return "a socket"
-	case unix.S_IFCHR, unix.S_IFBLK:
-		return "a device"
+	case unix.S_IFCHR:
+		return "a character device"
+	case unix.S_IFBLK:
+		return "a block device"
 	}
 	return "not a plain file"
 }
@@ -518,7 +522,7 @@ func (p *parser) envFiles(t *table) []EnvFile {
 			continue
 		}
 		if !filepath.IsAbs(f.Path) {
-			f.Path = filepath.Join(p.configDir(), f.Path)
+			f.Path = filepath.Join(p.dirOf(t, key), f.Path)
 		}
 		if err := p.checkEnvFile(f); err != nil {
 			t.errorf(key, "%s", err)
@@ -559,14 +563,16 @@ func (p *parser) checkEnvFile(f EnvFile) error {
 	return err
 }
 
-// configDir is the absolute directory of the config file.
-func (p *parser) configDir() string {
-	if p.dir == "" {
-		dir, err := filepath.Abs(filepath.Dir(p.file))
-		if err != nil {
-			dir = filepath.Dir(p.file)
-		}
-		p.dir = dir
+// dirOf is the absolute directory of the file that key of t came from: a
+// relative env_file is relative to the file that names it, included or not.
+func (p *parser) dirOf(t *table, key string) string {
+	src := t.src
+	if src == nil {
+		src = p.sourceOf(t.child(key))
 	}
-	return p.dir
+	dir, err := filepath.Abs(filepath.Dir(src.path))
+	if err != nil {
+		return filepath.Dir(src.path)
+	}
+	return dir
 }

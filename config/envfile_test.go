@@ -150,7 +150,7 @@ func TestReadEnvFileRefuses(t *testing.T) {
 	}{
 		{fifo, fifo + ": is a FIFO, not a regular file"},
 		{dir, dir + ": is a directory, not a regular file"},
-		{"/dev/null", "/dev/null: is a device, not a regular file"},
+		{"/dev/null", "/dev/null: is a character device, not a regular file"},
 		{big, big + ": the file is 1048578 bytes; tend reads env files of at most 1048576 bytes (1 MiB)"},
 		{filepath.Join(dir, "missing"), "open " + filepath.Join(dir, "missing") + ": no such file or directory"},
 	}

@@ -3,9 +3,10 @@ package config
 import "reflect"
 
 // Equal reports whether s and old define the same service, so that a reload
-// can leave it alone.
+// can leave it alone. A Loader hands an unchanged service back as the same
+// *Service, which needs no deeper look.
 func (s *Service) Equal(old *Service) bool {
-	return reflect.DeepEqual(s, old)
+	return s == old || reflect.DeepEqual(s, old)
 }
 
 // RestartSettingsOnlyChanged reports whether s differs from old, but only in

@@ -37,68 +37,125 @@ func syntaxError(path string, err error) error {
 	return &Errors{List: []Error{{File: path, Msg: err.Error()}}}
 }
 
-// parser collects every problem in one file instead of stopping at the first.
+// parser collects every problem in a config, over all the files of its
+// include tree, instead of stopping at the first.
 type parser struct {
-	file string
-	data []byte // the file, to find the lines of keys with problems
+	main *source // the file the config was loaded from
 	env  func(string) (string, bool)
 	opts options
 	errs []problem
 
-	users *userDB  // read once per file, when a service names a user or group
-	env0  *envBase // tend's own environment, parsed once per file
+	// defs are the services of the tree, merged (include.go): a problem
+	// under services.NAME is in the file that key came from.
+	defs map[string]*definition
+
+	users *userDB  // read once per load, when a service names a user or group
+	env0  *envBase // tend's own environment, parsed once per load
 
 	globalEnvFiles []EnvFile        // the top-level env_file
-	envFileErrs    map[string]error // each env file read at load, by path: read once per file however many services name it
-	dir            string           // the config file's directory, absolute; for relative env_file paths
+	envFileErrs    map[string]error // each env file read at load, by path: read once per load however many services name it
 }
 
-// problem is an Error whose line is still to be found: the line of key at.
+// problem is an Error whose line is still to be found: the line of key at
+// in file src. A problem with a ref also names another place, whose line
+// is found the same way and handed to msg.
 type problem struct {
 	Error
-	at string
+	src *source
+	at  string
+	ref *source
+	// refAt is the key in ref whose line msg is given.
+	refAt string
+	msg   func(refLine int) string
 }
 
 func (p *parser) errorf(key toml.Key, format string, args ...any) {
-	p.errorOn(key, key, format, args...)
+	p.errorOn(nil, key, key, format, args...)
 }
 
-// errorOn reports a problem with key on the line where at is defined.
-func (p *parser) errorOn(at, key toml.Key, format string, args ...any) {
-	p.errs = append(p.errs, problem{Error{File: p.file, Key: key.String(), Msg: fmt.Sprintf(format, args...)}, at.String()})
+// errorOn reports a problem with key on the line where at is defined in
+// src; a nil src is the file that at came from.
+func (p *parser) errorOn(src *source, at, key toml.Key, format string, args ...any) {
+	if src == nil {
+		src = p.sourceOf(at)
+	}
+	p.errs = append(p.errs, problem{Error: Error{File: src.path, Key: key.String(), Msg: fmt.Sprintf(format, args...)}, src: src, at: at.String()})
 }
 
-// result finds the lines of the problems (one scan of the file, however
-// many there are) and sorts them into file order; those without a line go
-// last.
+// lined reports a problem whose line is known already (0: none).
+func (p *parser) lined(src *source, line int, key, msg string) {
+	p.errs = append(p.errs, problem{Error: Error{File: src.path, Line: line, Key: key, Msg: msg}, src: src})
+}
+
+// sourceOf is the file that key came from: for a key under services.NAME,
+// the file of that service (or of that key of it, when files merged it);
+// else the main file.
+func (p *parser) sourceOf(key toml.Key) *source {
+	if len(key) >= 2 && key[0] == "services" {
+		if d := p.defs[key[1]]; d != nil {
+			return d.sourceOf(key[2:])
+		}
+	}
+	return p.main
+}
+
+// result finds the lines of the problems (one scan of each file that has
+// any, however many there are) and sorts them into file order: the files in
+// the order they were read, each by line, those without a line last.
 func (p *parser) result() error {
 	if len(p.errs) == 0 {
 		return nil
 	}
-	want := make(map[string]bool, len(p.errs))
+	want := make(map[*source]map[string]bool)
+	ask := func(src *source, at string) {
+		if want[src] == nil {
+			want[src] = make(map[string]bool)
+		}
+		want[src][at] = true
+	}
 	for _, e := range p.errs {
-		want[e.at] = true
+		if e.Line == 0 && e.at != "" {
+			ask(e.src, e.at)
+		}
+		if e.ref != nil {
+			ask(e.ref, e.refAt)
+		}
 	}
-	lines := keyLines(p.data, want)
-	list := make([]Error, len(p.errs))
+	lines := make(map[*source]map[string]int, len(want))
+	for src, keys := range want {
+		lines[src] = keyLines(src.data, keys)
+	}
+	list := make([]problem, len(p.errs))
 	for i, e := range p.errs {
-		e.Line = lines[e.at]
-		list[i] = e.Error
+		if e.Line == 0 && e.at != "" {
+			e.Line = lines[e.src][e.at]
+		}
+		if e.msg != nil {
+			e.Msg = e.msg(lines[e.ref][e.refAt])
+		}
+		list[i] = e
 	}
-	order := func(e Error) int {
+	line := func(e problem) int {
 		if e.Line == 0 {
 			return math.MaxInt
 		}
 		return e.Line
 	}
-	slices.SortStableFunc(list, func(a, b Error) int { return cmp.Compare(order(a), order(b)) })
-	return &Errors{List: list}
+	slices.SortStableFunc(list, func(a, b problem) int {
+		return cmp.Or(cmp.Compare(a.src.index, b.src.index), cmp.Compare(line(a), line(b)))
+	})
+	out := make([]Error, len(list))
+	for i, e := range list {
+		out[i] = e.Error
+	}
+	return &Errors{List: out}
 }
 
 // table reads the keys of one TOML table. Every key a getter asks about is
 // known; done reports the rest as unknown.
 type table struct {
 	p        *parser
+	src      *source // the file the table is in; nil: the file each key came from
 	key      toml.Key
 	m        map[string]any
 	known    []string        // the keys asked about
@@ -108,12 +165,18 @@ type table struct {
 func (t *table) child(name string) toml.Key { return append(t.key[:len(t.key):len(t.key)], name) }
 
 func (t *table) errorf(name string, format string, args ...any) {
-	t.p.errorf(t.child(name), format, args...)
+	k := t.child(name)
+	t.p.errorOn(t.src, k, k, format, args...)
+}
+
+// problem reports a problem with the table itself, on its own line.
+func (t *table) problem(format string, args ...any) {
+	t.p.errorOn(t.src, t.key, t.key, format, args...)
 }
 
 // missing reports a required key that is absent, on the table's own line.
 func (t *table) missing(name string, format string, args ...any) {
-	t.p.errorOn(t.key, t.child(name), format, args...)
+	t.p.errorOn(t.src, t.key, t.child(name), format, args...)
 }
 
 // manyKnown is where known keys move from a list to a set: a service table
@@ -181,7 +244,7 @@ func (t *table) sub(name string) *table {
 		t.typeError(name, "a table", v)
 		return nil
 	}
-	return &table{p: t.p, key: t.child(name), m: m}
+	return &table{p: t.p, src: t.src, key: t.child(name), m: m}
 }
 
 // str returns the key's string value after ${VAR} expansion, or def when the

@@ -145,9 +145,11 @@ func run(o cli.Options, v *vm) int {
 	}
 
 	var cfg *config.Config
+	var loader *config.Loader // keeps what each load read, so a reload reads only what changed
 	if o.Config != "" {
 		var err error
-		if cfg, err = config.Load(o.Config, os.LookupEnv); err != nil {
+		loader = config.NewLoader(o.Config, os.LookupEnv)
+		if cfg, err = loader.Load(); err != nil {
 			// Every error, one per line; nothing was started. Through the
 			// log queue, behind anything logged before, and never stuck on
 			// a stalled stderr.
@@ -219,9 +221,7 @@ func run(o cli.Options, v *vm) int {
 				done()
 			})
 		},
-		LoadConfig: func() (*config.Config, error) {
-			return config.Load(o.Config, os.LookupEnv)
-		},
+		LoadConfig: loader.Load,
 	})
 	// tend ctl poweroff|reboot: for a VM's init only (nil elsewhere).
 	var power api.Power

@@ -209,23 +209,28 @@ func (s *Supervisor) Shutdown(why string) error {
 	return err
 }
 
-// Reload reads the config again and applies it (SPEC section 8). An invalid
-// config changes nothing; its errors are returned, one per line. The file
-// is read on the caller's goroutine, not the supervisor's.
-func (s *Supervisor) Reload() error {
+// Reload reads the config again and applies it (SPEC section 8), and says
+// what it did. An invalid config changes nothing; its errors are returned,
+// one per line. The file is read on the caller's goroutine, not the
+// supervisor's.
+func (s *Supervisor) Reload() (ReloadSummary, error) {
 	if s.opt.LoadConfig == nil {
-		return errors.New("reload is not possible: tend was not started with a config file")
+		return ReloadSummary{}, errors.New("reload is not possible: tend was not started with a config file")
 	}
 	cfg, err := s.opt.LoadConfig()
 	if err != nil {
 		_, _ = call(s, func() struct{} { s.reloadRefused(err); return struct{}{} })
-		return err
+		return ReloadSummary{}, err
 	}
-	r, err := call(s, func() error { return s.apply(cfg) })
+	type result struct {
+		sum ReloadSummary
+		err error
+	}
+	r, err := call(s, func() result { sum, err := s.apply(cfg); return result{sum, err} })
 	if err != nil {
-		return err
+		return ReloadSummary{}, err
 	}
-	return r
+	return r.sum, r.err
 }
 
 // Logs returns the last n lines of a service's output (n <= 0: all that is

@@ -21,9 +21,16 @@ type depGraph struct {
 // rebuild takes a new order (dependencies first; removed services still
 // stopping at the end, keeping their level) and looks at every service.
 func (g *depGraph) rebuild(order []*service, services map[string]*service) {
-	g.dependants = map[string][]*service{}
-	g.live = map[int]int{}
-	g.marked = map[*service]bool{}
+	// Cleared, not made anew: a reload of many services then does not
+	// grow three maps from nothing, key by key.
+	if g.dependants == nil {
+		g.dependants = make(map[string][]*service, len(order))
+		g.live = map[int]int{}
+		g.marked = make(map[*service]bool, len(order))
+	}
+	clear(g.dependants)
+	clear(g.live)
+	clear(g.marked)
 	g.dirty = g.dirty[:0]
 	for _, svc := range order {
 		if svc.goal != GoalRemoved {

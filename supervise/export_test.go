@@ -14,7 +14,7 @@ func (s *Supervisor) Do(fn func()) bool {
 
 // Apply applies an already loaded config, as a reload does.
 func (s *Supervisor) Apply(cfg *config.Config) error {
-	r, err := call(s, func() error { return s.apply(cfg) })
+	r, err := call(s, func() error { _, err := s.apply(cfg); return err })
 	if err != nil {
 		return err
 	}

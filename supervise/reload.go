@@ -32,7 +32,7 @@ func (s *Supervisor) onReloadLoaded(cfg *config.Config, err error) {
 	s.reloading = false
 	if err != nil {
 		s.reloadRefused(err)
-	} else if err := s.apply(cfg); err != nil {
+	} else if _, err := s.apply(cfg); err != nil {
 		s.log.Errorf("reload: %v", err)
 	}
 	if s.reloadAgain {
@@ -47,9 +47,9 @@ func (s *Supervisor) onReloadLoaded(cfg *config.Config, err error) {
 // service removed by an earlier reload whose process is still stopping is
 // taken back: it starts with its new definition once the old process is
 // gone, so it never has two.
-func (s *Supervisor) apply(cfg *config.Config) error {
+func (s *Supervisor) apply(cfg *config.Config) (ReloadSummary, error) {
 	if s.life.Phase != PhaseRunning {
-		return fmt.Errorf("%w: tend is shutting down", ErrConflict)
+		return ReloadSummary{}, fmt.Errorf("%w: tend is shutting down", ErrConflict)
 	}
 	if cfg.ControlSocket != s.cfg.ControlSocket {
 		s.log.Warnf("reload: control_socket changed to %q; it takes effect when tend restarts", cfg.ControlSocket)
@@ -61,6 +61,7 @@ func (s *Supervisor) apply(cfg *config.Config) error {
 		s.log.Warnf("reload: metrics_listen changed to %q; it takes effect when tend restarts", cfg.MetricsListen)
 	}
 	var added, removed, readded, restarted, updated []string
+	unchanged := 0
 	for _, svc := range s.order {
 		if _, keep := cfg.Services[svc.name]; !keep && svc.goal != GoalRemoved {
 			removed = append(removed, svc.name)
@@ -89,8 +90,17 @@ func (s *Supervisor) apply(cfg *config.Config) error {
 			} else if d := s.event(svc, Redefined, "definition changed"); d.Launch || d.AskStop {
 				restarted = append(restarted, name)
 			}
+		default:
+			// Equal: the new one is kept, so that the next reload finds
+			// the very *Service its Loader hands back, and needs no deeper
+			// comparison.
+			svc.spec = spec
+			unchanged++
 		}
-		if ok && svc.goal != GoalRemoved {
+		// Only a stopped service has anything to decide on a reload (its
+		// cell in the table); the others are not asked, which keeps a
+		// reload of one service from costing a decision for each.
+		if ok && svc.goal != GoalRemoved && Lookup(svc.state, Reloaded).Do != Ignore {
 			if d := s.event(svc, Reloaded, "reload: restart policy always"); d.Launch {
 				restarted = append(restarted, name)
 			}
@@ -113,7 +123,19 @@ func (s *Supervisor) apply(cfg *config.Config) error {
 	s.log.Infof("reload: %s", summary)
 	s.reloads++
 	s.emit(Happening{Kind: KindReload, Reason: summary})
-	return nil
+	return ReloadSummary{Added: added, Removed: removed, ReAdded: readded, Restarted: restarted, Updated: updated,
+		Unchanged: unchanged, Files: len(cfg.Files)}, nil
+}
+
+// ReloadSummary is what a reload did: the services it started, stopped,
+// took back while they were still stopping, restarted (with a new
+// definition, or an operator-stopped "always" one started again), and gave
+// new restart settings without a restart; how many kept their definition;
+// and how many files it read.
+type ReloadSummary struct {
+	Added, Removed, ReAdded, Restarted, Updated []string
+	Unchanged                                   int
+	Files                                       int
 }
 
 // reloadRefused reports a config that did not load; nothing changed.

@@ -170,7 +170,11 @@ type Order struct {
 // caller then terminates leftovers and waits for the output to drain.
 func (s *Supervisor) Run(orders <-chan Order) int {
 	defer close(s.done)
-	s.log.Infof("supervising %d service(s) from %s", len(s.services), s.cfg.Path)
+	if n := len(s.cfg.Files); n > 1 {
+		s.log.Infof("supervising %d service(s) from %s and %d files it includes", len(s.services), s.cfg.Path, n-1)
+	} else {
+		s.log.Infof("supervising %d service(s) from %s", len(s.services), s.cfg.Path)
+	}
 	s.startedAt = s.now()
 	if s.opt.StartMain != nil {
 		s.readyTimer = time.AfterFunc(s.cfg.ReadyTimeout, func() { s.inbox.post(s.mainNotReady) })

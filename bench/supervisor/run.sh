@@ -15,6 +15,9 @@
 #   SERVICES (1000), SPAWN_TIMEOUT (120), RELOAD (1: the reload test on them),
 #   RELOAD_TIMEOUT (120)
 #   TEND_RESTART_DELAY (1ns: tend's fixed backoff for the restart and crash tests)
+#   KINDS ("tend supervisord s6": the supervisors of the restart test and of the
+#   SERVICES and BIG_SERVICES runs), MANY_KINDS ("tend tend-files supervisord s6":
+#   of those, the SERVICES run's; tend-files is tend with one file per service)
 #   BIG_SERVICES (10000), BIG_SPAWN_TIMEOUT (180: the cap for each supervisor),
 #   BIG_KINDS ("tend s6 supervisord")
 #   CRASH_SERVICES (200), CRASH_ROUNDS (3), CRASH_SETTLE_MS (1500),
@@ -41,13 +44,27 @@ die() { log "$*"; exit 1; }
 for tool in go gcc getconf; do
 	command -v "$tool" >/dev/null || die "missing tool: $tool"
 done
+# needed KIND: KIND is in KINDS, or in CRASH_KINDS with the mass crash on.
+export KINDS=${KINDS-tend supervisord s6}
+needed() {
+	[[ " $KINDS " == *" $1 "* ]] ||
+		[[ ${CRASH_SERVICES:-200} != 0 && " ${CRASH_KINDS-tend s6 s6-plain runit supervisord} " == *" $1 "* ]]
+}
 SUPERVISORD=${SUPERVISORD:-$(command -v supervisord || true)}
-[[ -x $SUPERVISORD ]] || die "supervisord not found: apt-get install -y supervisor"
-SUPERVISORCTL=${SUPERVISORCTL:-$(dirname "$SUPERVISORD")/supervisorctl}
-[[ -x $SUPERVISORCTL ]] || die "supervisorctl not found next to supervisord: apt-get install -y supervisor"
+SUPERVISORCTL=${SUPERVISORCTL:-$(dirname "${SUPERVISORD:-/x}")/supervisorctl}
+if needed supervisord; then
+	[[ -x $SUPERVISORD ]] || die "supervisord not found: apt-get install -y supervisor (or leave it out of KINDS and CRASH_KINDS)"
+	[[ -x $SUPERVISORCTL ]] || die "supervisorctl not found next to supervisord: apt-get install -y supervisor"
+else
+	SUPERVISORD=
+fi
 S6_SVSCAN=${S6_SVSCAN:-$(command -v s6-svscan || true)}
-[[ -x $S6_SVSCAN && -x $(dirname "$S6_SVSCAN")/s6-svscanctl && -x $(dirname "$S6_SVSCAN")/s6-svc ]] ||
-	die "s6-svscan, s6-svscanctl or s6-svc not found: apt-get install -y s6"
+if needed s6 || needed s6-plain; then
+	[[ -x $S6_SVSCAN && -x $(dirname "$S6_SVSCAN")/s6-svscanctl && -x $(dirname "$S6_SVSCAN")/s6-svc ]] ||
+		die "s6-svscan, s6-svscanctl or s6-svc not found: apt-get install -y s6 (or leave s6 out of KINDS and CRASH_KINDS)"
+else
+	S6_SVSCAN=
+fi
 RUNSVDIR=${RUNSVDIR:-$(command -v runsvdir || true)}
 if [[ ${CRASH_SERVICES:-200} != 0 && " ${CRASH_KINDS-tend s6 s6-plain runit supervisord} " == *" runit "* ]]; then
 	[[ -x $RUNSVDIR && -x $(dirname "$RUNSVDIR")/runsv ]] ||
@@ -179,8 +196,8 @@ cat <<EOF
 - machine: $(nproc) CPUs, $(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), Linux $(uname -r)
 - memory (free -h): $(free -h | awk '/^Mem:/ {print "total " $2 ", used " $3 ", free " $4 ", available " $7}')
 - load average at start: $(cut -d' ' -f1-3 /proc/loadavg)
-- tend $tend_rev ($(stat -c %s "$tmp/tend") bytes), supervisord $("$SUPERVISORD" --version 2>&1) ($(python3 --version 2>&1)), s6 $(dpkg-query -W -f='${Version}' s6 2>/dev/null || echo unknown), runit $(dpkg-query -W -f='${Version}' runit 2>/dev/null || echo unknown), $(go version | cut -d' ' -f3)
-- knobs: IDLE_SECONDS=${IDLE_SECONDS:-60} RESTARTS=${RESTARTS:-1000} SERVICES=${SERVICES:-1000} BIG_SERVICES=$big BIG_SPAWN_TIMEOUT=${BIG_SPAWN_TIMEOUT:-180} CRASH_SERVICES=${CRASH_SERVICES:-200} CRASH_ROUNDS=${CRASH_ROUNDS:-3} RUN_SCRIPT=${RUN_SCRIPT:-direct} TEND_RESTART_DELAY=${TEND_RESTART_DELAY:-1ns}
+- tend $tend_rev ($(stat -c %s "$tmp/tend") bytes), supervisord $([[ -n $SUPERVISORD ]] && "$SUPERVISORD" --version 2>&1 || echo "not run") ($(python3 --version 2>&1)), s6 $(dpkg-query -W -f='${Version}' s6 2>/dev/null || echo unknown), runit $(dpkg-query -W -f='${Version}' runit 2>/dev/null || echo unknown), $(go version | cut -d' ' -f3)
+- knobs: KINDS="$KINDS" MANY_KINDS="${MANY_KINDS-tend tend-files supervisord s6}" IDLE_SECONDS=${IDLE_SECONDS:-60} RESTARTS=${RESTARTS:-1000} SERVICES=${SERVICES:-1000} BIG_SERVICES=$big BIG_SPAWN_TIMEOUT=${BIG_SPAWN_TIMEOUT:-180} CRASH_SERVICES=${CRASH_SERVICES:-200} CRASH_ROUNDS=${CRASH_ROUNDS:-3} RUN_SCRIPT=${RUN_SCRIPT:-direct} TEND_RESTART_DELAY=${TEND_RESTART_DELAY:-1ns}
 - limits: RLIMIT_NOFILE $(ulimit -Sn) soft / $(ulimit -Hn) hard, kernel.pid_max $(</proc/sys/kernel/pid_max), kernel.threads-max $(</proc/sys/kernel/threads-max)$notes
 
 EOF

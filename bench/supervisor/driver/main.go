@@ -30,9 +30,9 @@ import (
 var (
 	dir           = mustEnv("BENCH_DIR") // private temp dir; everything we start has it in its argv or cwd
 	tendBin       = mustEnv("TEND")
-	supervisordB  = mustEnv("SUPERVISORD")
+	supervisordB  = os.Getenv("SUPERVISORD") // empty: supervisord is not run
 	svcBin        = mustEnv("SVC")
-	s6Svscan      = mustEnv("S6_SVSCAN")
+	s6Svscan      = os.Getenv("S6_SVSCAN") // empty: s6 is not run
 	s6Svscanctl   = filepath.Join(filepath.Dir(s6Svscan), "s6-svscanctl")
 	s6Svc         = filepath.Join(filepath.Dir(s6Svscan), "s6-svc")
 	supervisorctl = envStr("SUPERVISORCTL", filepath.Join(filepath.Dir(supervisordB), "supervisorctl"))
@@ -47,6 +47,8 @@ var (
 	bigServices      = envInt("BIG_SERVICES", 10000)
 	bigTimeoutSec    = envInt("BIG_SPAWN_TIMEOUT", 180)
 	bigKinds         = envList("BIG_KINDS", "tend s6 supervisord")
+	kinds            = envList("KINDS", "tend supervisord s6")                 // the restart test and the N- and BIG-service runs
+	manyKinds        = envList("MANY_KINDS", "tend tend-files supervisord s6") // of those, the N-service run
 	crashServices    = envInt("CRASH_SERVICES", 200)
 	crashRounds      = envInt("CRASH_ROUNDS", 3)
 	crashSettleMs    = envInt("CRASH_SETTLE_MS", 1500)
@@ -203,28 +205,38 @@ func (k kind) multi() bool { return k.child != "" }
 
 func termStop(p *proc) { p.cmd.Process.Signal(syscall.SIGTERM) }
 
-func tendConf(s *spec) []byte {
-	var b strings.Builder
+// tendGlobals is the top of a tend config: its own settings.
+func tendGlobals(b *strings.Builder, s *spec) {
 	// warn: no per-transition log lines, as supervisord's loglevel=warn.
-	fmt.Fprintf(&b, "log_level = %q\n", tendLogLevel)
+	fmt.Fprintf(b, "log_level = %q\n", tendLogLevel)
 	if s.control {
-		fmt.Fprintf(&b, "control_socket = %q\n", s.sock())
+		fmt.Fprintf(b, "control_socket = %q\n", s.sock())
 	} else {
 		b.WriteString("control_socket = \"\"\n")
 	}
+}
+
+// tendService is service i's [services.x] table.
+func tendService(b *strings.Builder, s *spec, i int) {
+	fmt.Fprintf(b, "\n[services.%s]\ncommand = [%q", svcName(i), svcBin)
+	for _, a := range s.args(i) {
+		fmt.Fprintf(b, ", %q", a)
+	}
+	b.WriteString("]\nrestart = \"always\"\n")
+	if s.output != "" && s.output != "prefix" {
+		fmt.Fprintf(b, "output = %q\n", s.output)
+	}
+	if s.restart {
+		fmt.Fprintf(b, "backoff = { type = \"fixed\", delay = %q }\n"+
+			"crash_loop = { max_restarts = 1000000, window = \"1s\", backoff = %q }\n", tendDelay, tendDelay)
+	}
+}
+
+func tendConf(s *spec) []byte {
+	var b strings.Builder
+	tendGlobals(&b, s)
 	for i := 0; i < s.n; i++ {
-		fmt.Fprintf(&b, "\n[services.%s]\ncommand = [%q", svcName(i), svcBin)
-		for _, a := range s.args(i) {
-			fmt.Fprintf(&b, ", %q", a)
-		}
-		b.WriteString("]\nrestart = \"always\"\n")
-		if s.output != "" && s.output != "prefix" {
-			fmt.Fprintf(&b, "output = %q\n", s.output)
-		}
-		if s.restart {
-			fmt.Fprintf(&b, "backoff = { type = \"fixed\", delay = %q }\n"+
-				"crash_loop = { max_restarts = 1000000, window = \"1s\", backoff = %q }\n", tendDelay, tendDelay)
-		}
+		tendService(&b, s, i)
 	}
 	return []byte(b.String())
 }
@@ -241,6 +253,43 @@ var tend = kind{
 		writeAtomic(p.spec.path, tendConf(p.spec), 0o644)
 		return []string{tendBin, "ctl", "--socket", p.spec.sock(), "reload"}
 	},
+}
+
+// tend-files is tend with the same services one per file, as a base
+// image's services dropped into a directory: the main file has tend's
+// settings and include = ["TAG.d/*.toml"]; a reload test replaces the one
+// changed service's file (atomically) and runs the same `tend ctl reload`.
+var tendFiles = kind{
+	name: "tend-files",
+	conf: func(s *spec) []string {
+		s.path = filepath.Join(dir, s.tag+".toml")
+		d := filepath.Join(dir, s.tag+".d")
+		must(os.RemoveAll(d))
+		must(os.Mkdir(d, 0o755))
+		for i := 0; i < s.n; i++ {
+			writeAtomic(tendServiceFile(s, i), tendServiceConf(s, i), 0o644)
+		}
+		var b strings.Builder
+		tendGlobals(&b, s)
+		fmt.Fprintf(&b, "include = [%q]\n", s.tag+".d/*.toml")
+		writeAtomic(s.path, []byte(b.String()), 0o644)
+		return []string{tendBin, "--config", s.path}
+	},
+	stopReq: termStop,
+	redefine: func(p *proc, i int) []string {
+		writeAtomic(tendServiceFile(p.spec, i), tendServiceConf(p.spec, i), 0o644)
+		return []string{tendBin, "ctl", "--socket", p.spec.sock(), "reload"}
+	},
+}
+
+func tendServiceFile(s *spec, i int) string {
+	return filepath.Join(dir, s.tag+".d", svcName(i)+".toml")
+}
+
+func tendServiceConf(s *spec, i int) []byte {
+	var b strings.Builder
+	tendService(&b, s, i)
+	return []byte(b.String())
 }
 
 func supervisordConf(s *spec) []byte {
@@ -359,7 +408,10 @@ var runit = kind{
 // 1 s before it died; s6 (the column) uses notification-fd, s6-plain not.
 var s6plain = func() kind { k := s6; k.name = "s6-plain"; return k }()
 
-var allKinds = []kind{tend, supervisord, s6, s6plain, runit}
+var allKinds = []kind{tend, tendFiles, supervisord, s6, s6plain, runit}
+
+// isTend: a column of tend's own (no "tend / x" ratio for it).
+func isTend(name string) bool { return strings.HasPrefix(name, "tend") }
 
 func kindNames() []string {
 	var out []string
@@ -1031,7 +1083,7 @@ func idleAndStop(kinds []kind, mr map[string]*manyResult, n int, reload bool) {
 				continue
 			}
 			r.reload = reloadSeries(r.p, n/2, "c", false)
-			if k.name == "tend" {
+			if isTend(k.name) {
 				r.hup = reloadSeries(r.p, n/2+reloadRounds, "h", true)
 			}
 		}
@@ -1331,6 +1383,23 @@ func main() {
 		os.Exit(130)
 	}()
 
+	// What is not installed is not run (run.sh allows that only for the
+	// supervisors left out of KINDS and CRASH_KINDS).
+	for _, missing := range []struct {
+		bin   string
+		names []string
+	}{{supervisordB, []string{"supervisord"}}, {s6Svscan, []string{"s6", "s6-plain"}}} {
+		if missing.bin != "" {
+			continue
+		}
+		for _, n := range missing.names {
+			delete(kinds, n)
+			delete(manyKinds, n)
+			delete(bigKinds, n)
+			delete(crashKinds, n)
+		}
+	}
+
 	if limit := envInt("RUN_TIMEOUT", 1800); limit > 0 {
 		// A safety net only: each part has its own cap.
 		time.AfterFunc(time.Duration(limit)*time.Second, func() {
@@ -1340,7 +1409,12 @@ func main() {
 		})
 	}
 
-	base := []kind{tend, supervisord, s6}
+	var base []kind
+	for _, k := range []kind{tend, supervisord, s6} {
+		if kinds[k.name] {
+			base = append(base, k)
+		}
+	}
 
 	// 1. One at a time: each has the machine to itself.
 	rr := map[string]restartResult{}
@@ -1374,7 +1448,13 @@ func main() {
 	// 3. SERVICES (1,000): spawn, idle, reload, stop.
 	var mr map[string]*manyResult
 	if services > 0 {
-		mr = manyPhase(base, services, spawnTimeoutSec, reloadOn, "prefix")
+		var ks []kind
+		for _, k := range []kind{tend, tendFiles, supervisord, s6} {
+			if manyKinds[k.name] && (kinds[k.name] || k.name == "tend-files" && kinds["tend"]) {
+				ks = append(ks, k)
+			}
+		}
+		mr = manyPhase(ks, services, spawnTimeoutSec, reloadOn, "prefix")
 	}
 
 	// 4. BIG_SERVICES (10,000): spawn (capped), idle, stop.
@@ -1551,7 +1631,7 @@ func printTable(rr map[string]restartResult, cr map[string]crashResult, mr, br m
 			rel := func(r *manyResult) *reloadResult { return r.reload }
 			hup := func(r *manyResult) *reloadResult { return r.hup }
 			rows = append(rows,
-				row{fmt.Sprintf("reload, 1 of %s changed: command to the new process running, median of %d (ms)", N, reloadRounds), "", "%.1f", false,
+				row{fmt.Sprintf("reload, 1 of %s changed: command to the new process running, median of %d (ms)", N, reloadRounds), tgt("tend-files ≤ 13.5"), "%.1f", false,
 					reloadRow(rel, func(x *reloadResult) cell { return val(x.ms) })},
 				row{"reload: the command returned after (ms)", "", "%.1f", false,
 					reloadRow(rel, func(x *reloadResult) cell { return val(x.cmdMs) })},
@@ -1586,7 +1666,13 @@ func printTable(rr map[string]restartResult, cr map[string]crashResult, mr, br m
 		head += " " + n + " |"
 		sep += "---:|"
 	}
-	for _, n := range cols[1:] {
+	var ratioCols []string
+	for _, n := range cols {
+		if !isTend(n) {
+			ratioCols = append(ratioCols, n)
+		}
+	}
+	for _, n := range ratioCols {
 		head += " tend / " + n + " |"
 		sep += "---:|"
 	}
@@ -1604,7 +1690,7 @@ func printTable(rr map[string]restartResult, cr map[string]crashResult, mr, br m
 				line += " " + fmtNum(c.v, r.format) + " |"
 			}
 		}
-		for _, n := range cols[1:] {
+		for _, n := range ratioCols {
 			b := r.val(n)
 			switch {
 			case r.noRatio || (b.text == "—" && !b.ok):
