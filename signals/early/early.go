@@ -75,6 +75,13 @@ func init() {
 	if len(os.Args) == 2 && os.Args[1] == SpawnerFlag {
 		return
 	}
+	if len(os.Args) > 1 && (os.Args[1] == "ctl" || os.Args[1] == "check") {
+		// `tend ctl health` runs as an exec probe every few seconds:
+		// the subscription would cost it 1.5-2 ms of a ~10 ms run, and
+		// give it nothing (Release would undo it). With options before
+		// the subcommand it is made and released.
+		return
+	}
 	// GOMAXPROCS stays 1 until the thread reserve (pid1) or Release sets
 	// it: with a second P idle the runtime could start a thread of its
 	// own, unmasked, for os/signal's loop.
