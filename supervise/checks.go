@@ -311,7 +311,7 @@ func (s *Supervisor) onReadyResult(svc *service, c *config.Check, err error) {
 		log.Debugf("readiness check failed (%d of %d): %v", svc.readyFails, c.Threshold, err)
 		if svc.readyFails >= c.Threshold && svc.ready {
 			svc.ready = false
-			why := fmt.Sprintf("readiness check failed %d times in a row: %v", svc.readyFails, err)
+			why := fmt.Sprintf("readiness check failed %d %s in a row: %v", svc.readyFails, plural(svc.readyFails, "time", "times"), err)
 			log.Warnf("not ready: %s", why)
 			s.emit(Happening{Kind: KindReady, Service: svc.name, Ready: boolPtr(false), Reason: why})
 			s.deps.touch(svc)
