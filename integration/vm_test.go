@@ -337,7 +337,10 @@ func TestVMPanicPowersOff(t *testing.T) {
 		files: map[string]string{"etc/tend.toml": `[services.sleeper]
 command = ["/bin/sh", "-c", "echo sleeper up; exec sleep 1000"]
 `},
-		args: "TEND_CONFIG=/etc/tend.toml",
+		// Under TCG the service may need more than the 300 ms a panic
+		// build waits by default to print its first line (the test failed
+		// so once in .ci/run).
+		args: "TEND_CONFIG=/etc/tend.toml TEND_PANIC_AFTER=3s",
 	}.run(t, kernel)
 	console := bt.wait(t)
 	t.Logf("console:\n%s", console)
