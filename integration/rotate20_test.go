@@ -29,7 +29,7 @@ func TestRotatedOutput100MB(t *testing.T) {
 	}
 	dir := t.TempDir()
 	log := filepath.Join(dir, "app.log")
-	cfg := writeConfig(t, fmt.Sprintf(`
+	cfg := writeConfig(t, fmt.Sprintf(`control_socket = "" # not the default /run/tend.sock, which other tends may use
 [services.app]
 command = ["seq", "1", "%d"]
 oneshot = true
