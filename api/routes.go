@@ -28,6 +28,7 @@ type Supervisor interface {
 	Status(name string) (supervise.ServiceStatus, error)
 	Operate(name string, cmd supervise.Command) error
 	SignalService(name string, sig unix.Signal) error
+	Reopen(name string) ([]supervise.ReopenedFile, error)
 	Reload() (supervise.ReloadSummary, error)
 	Shutdown(why string) error
 	Health() (bool, []string, error)
@@ -100,8 +101,12 @@ func (h *Handler) Handle(req *httpwire.Request) (resp httpwire.Response) {
 			return route(req, "POST", func() httpwire.Response { return a.operate(name, supervise.Command(verb)) })
 		case "signal":
 			return route(req, "POST", func() httpwire.Response { return a.signal(req.Body, name) })
+		case "reopen":
+			return route(req, "POST", func() httpwire.Response { return a.reopen(name) })
 		}
-		return httpwire.ErrorResponse(404, fmt.Sprintf("no such action %q (start, stop, restart, signal)", verb))
+		return httpwire.ErrorResponse(404, fmt.Sprintf("no such action %q (start, stop, restart, signal, reopen)", verb))
+	case len(parts) == 2 && parts[1] == "reopen":
+		return route(req, "POST", func() httpwire.Response { return a.reopen("") })
 	case len(parts) == 2 && parts[1] == "reload":
 		return route(req, "POST", a.reload)
 	case len(parts) == 2 && parts[1] == "shutdown":
@@ -219,6 +224,23 @@ func (a api) signal(body []byte, name string) httpwire.Response {
 		return failure(err)
 	}
 	return httpwire.Response{Code: 200, Body: map[string]string{"service": name, "signal": signals.Name(sig)}}
+}
+
+// reopen opens the output files tend writes again (POST /v1/reopen,
+// POST /v1/services/NAME/reopen).
+func (a api) reopen(name string) httpwire.Response {
+	files, err := a.sup.Reopen(name)
+	if err != nil && files == nil {
+		return failure(err)
+	}
+	if err != nil {
+		return httpwire.Response{Code: 500, Body: map[string]any{
+			"error":    "some output files could not be opened again; lines go on into the old ones",
+			"errors":   strings.Split(err.Error(), "\n"),
+			"reopened": files,
+		}}
+	}
+	return httpwire.Response{Code: 200, Body: map[string]any{"reopened": files}}
 }
 
 // reload answers with what the reload did, not with every service: the

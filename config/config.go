@@ -76,6 +76,8 @@ type Service struct {
 	Oneshot          bool              // runs to completion once; default false
 	Manual           bool              // autostart = false: idle until an operator starts it (`tend ctl start`); default false
 	Output           string            // "prefix" (default), "inherit", or a file path to append to
+	OutputMaxSize    int64             // output_max_size: rotate the output file before it passes this many bytes; 0 = never (default)
+	OutputBackups    int               // output_backups: rotated files kept (PATH.1 newest … PATH.N oldest); default 5; 0 = the file is truncated instead
 	Ready            *Check            // readiness check; nil when absent
 	Health           *Check            // liveness check; nil when absent
 }
@@ -397,6 +399,7 @@ func (p *parser) service(name string, t *table) *Service {
 	if t.has("output") && s.Output == "" {
 		t.errorf("output", "must be \"prefix\", \"inherit\" or a file path")
 	}
+	s.OutputMaxSize, s.OutputBackups = p.rotation(t, s.Output)
 
 	if rt := t.sub("ready"); rt != nil {
 		s.Ready = p.check(rt, false)

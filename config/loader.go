@@ -218,6 +218,7 @@ func (l *Loader) load(data []byte, id fileID, limits bool) (*Config, error) {
 		cfg.Services[name] = svc
 		next.services[name] = &serviceMemo{from: from, svc: svc}
 	}
+	p.sharedOutputs(cfg.Services)
 	// The dependencies cannot be judged with files missing.
 	switch {
 	case tr.broken:

@@ -26,6 +26,7 @@ const ctlUsage = `usage: tend ctl [--socket PATH] VERB [ARGS]
   status [NAME] [--json]   services: NAME STATE READY PID RESTARTS UPTIME LAST-EXIT
   start|stop|restart NAME
   signal NAME SIGNAL
+  reopen [NAME]            open again the output files tend writes (output_max_size), after a logrotate
   reload                   read the config file again
   shutdown                 stop everything and exit
   health                   exit 0 when every service is healthy, else 1
@@ -95,7 +96,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	if verb == "logs" {
 		return c.logs(params)
 	}
-	need := map[string]int{"status": -1, "start": 1, "stop": 1, "restart": 1, "signal": 2,
+	need := map[string]int{"status": -1, "start": 1, "stop": 1, "restart": 1, "signal": 2, "reopen": -1,
 		"reload": 0, "shutdown": 0, "health": 0, "poweroff": 0, "reboot": 0, "events": 0, "metrics": 0}
 	n, known := need[verb]
 	if !known || (n >= 0 && len(params) != n) || (n < 0 && len(params) > 1) {
@@ -113,6 +114,12 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	case "signal":
 		body, _ := json.Marshal(map[string]string{"signal": params[1]})
 		return c.show("POST", "/v1/services/"+params[0]+"/signal", body, c.quiet)
+	case "reopen":
+		path := "/v1/reopen"
+		if len(params) == 1 {
+			path = "/v1/services/" + params[0] + "/reopen"
+		}
+		return c.show("POST", path, nil, c.reopened)
 	case "health":
 		return c.health()
 	case "events":
@@ -295,6 +302,27 @@ func (c *client) once(method, path string, body []byte) (int, []byte, error) {
 }
 
 func (c *client) quiet([]byte) error { return nil }
+
+// reopened prints the output files that tend opened again, one a line.
+func (c *client) reopened(data []byte) error {
+	var r struct {
+		Reopened []supervise.ReopenedFile `json:"reopened"`
+	}
+	if err := json.Unmarshal(data, &r); err != nil {
+		return fmt.Errorf("unexpected answer: %v", err)
+	}
+	if len(r.Reopened) == 0 {
+		fmt.Fprintln(c.out, "no service has an output file that tend writes (output = PATH with output_max_size)")
+	}
+	for _, f := range r.Reopened {
+		if f.Open {
+			fmt.Fprintf(c.out, "%s: reopened %s\n", f.Service, f.File)
+		} else {
+			fmt.Fprintf(c.out, "%s: %s is not open (no run); its next start opens it\n", f.Service, f.File)
+		}
+	}
+	return nil
+}
 
 // table prints services as NAME STATE READY PID RESTARTS UPTIME LAST-EXIT.
 func (c *client) table(data []byte) error {

@@ -41,8 +41,9 @@ func (downSupervisor) Statuses() ([]supervise.ServiceStatus, error) { return nil
 func (downSupervisor) Status(string) (supervise.ServiceStatus, error) {
 	return supervise.ServiceStatus{}, errDown
 }
-func (downSupervisor) Health() (bool, []string, error)         { return false, nil, errDown }
-func (downSupervisor) SignalService(string, unix.Signal) error { return errDown }
+func (downSupervisor) Health() (bool, []string, error)                 { return false, nil, errDown }
+func (downSupervisor) SignalService(string, unix.Signal) error         { return errDown }
+func (downSupervisor) Reopen(string) ([]supervise.ReopenedFile, error) { return nil, errDown }
 
 func TestCLIShowsWhyTendRefused(t *testing.T) {
 	cases := []struct {
@@ -64,6 +65,10 @@ func TestCLIShowsWhyTendRefused(t *testing.T) {
 		{"unknown service", &apitest.Supervisor{}, []string{"status", "nope"}, 1, "", `tend ctl: no such service`, "", true},
 		{"invalid reload", &apitest.Supervisor{}, []string{"reload"}, 1, "", "the config is invalid; the running config stays in force\n  tend.toml:3: services.x.restart: bad\n  tend.toml:4: services.x.colour: unknown key\n", "", true},
 		{"status", &apitest.Supervisor{}, []string{"status"}, 0, "web", "", "", false},
+		{"reopen", &apitest.Supervisor{}, []string{"reopen"}, 0, "web: reopened /var/log/web.log\n", "", "", false},
+		{"reopen one", &apitest.Supervisor{}, []string{"reopen", "web"}, 0, "web: reopened /var/log/web.log\n", "", "", false},
+		{"reopen unknown", &apitest.Supervisor{}, []string{"reopen", "nope"}, 1, "", "no such service", "", true},
+		{"reopen while tend goes down", &downSupervisor{}, []string{"reopen"}, 1, "", "the supervisor is shutting down", "", true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -3,6 +3,7 @@ package supervise
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -265,4 +266,85 @@ func (s *Supervisor) known(name string) error {
 		return err
 	}
 	return r
+}
+
+// ReopenedFile is an output file that Reopen opened again.
+type ReopenedFile struct {
+	Service string `json:"service"`
+	File    string `json:"file"`
+	// Open: a run held it open and now writes to the file at the path.
+	// False: no run of the service holds it; its next start opens it.
+	Open bool `json:"open"`
+}
+
+// Reopen opens again the output files that tend writes (output =
+// PATH with output_max_size) of a service, or of every service when name is
+// "", so that new lines go to a file at the path after an external
+// logrotate moved the old one. A named service whose output is not such a
+// file is refused with ErrConflict and what to change. The files are
+// opened on the caller's goroutine, not the supervisor's.
+func (s *Supervisor) Reopen(name string) ([]ReopenedFile, error) {
+	type found struct {
+		files []ReopenedFile
+		err   error
+	}
+	r, err := call(s, func() found {
+		var svcs []*service
+		if name != "" {
+			svc, err := s.lookup(name)
+			if err != nil {
+				return found{err: err}
+			}
+			spec := svc.spec
+			if svc.run != nil && svc.runSpec != nil {
+				spec = svc.runSpec
+			}
+			switch {
+			case spec.Output == "prefix" || spec.Output == "inherit" || spec.Output == "":
+				return found{err: fmt.Errorf("%w: %s has no output file to reopen (output = %q)", ErrConflict, name, spec.Output)}
+			case spec.OutputMaxSize == 0:
+				return found{err: fmt.Errorf("%w: %s writes its output file %s itself, so only a restart of it opens the file again; set output_max_size to have tend write (and rotate) it, which tend ctl reopen can reopen", ErrConflict, name, spec.Output)}
+			}
+			svcs = []*service{svc}
+		} else {
+			for _, svc := range s.order {
+				if svc.goal != GoalRemoved {
+					svcs = append(svcs, svc)
+				}
+			}
+		}
+		var out found
+		for _, svc := range svcs {
+			spec := svc.spec
+			if svc.run != nil && svc.runSpec != nil {
+				spec = svc.runSpec
+			}
+			if spec.OutputMaxSize > 0 {
+				out.files = append(out.files, ReopenedFile{Service: svc.name, File: filepath.Clean(spec.Output)})
+			}
+		}
+		return out
+	})
+	if err != nil {
+		return nil, err
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	var errs []error
+	for i := range r.files {
+		f := &r.files[i]
+		open, err := s.opt.Sink.reopenFile(f.File)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: cannot open its output file again: %v", f.Service, err))
+		}
+		f.Open = open
+		if open && err == nil {
+			s.log.WithField("service", f.Service).Infof("reopened its output file %s, as an operator asked", f.File)
+		}
+	}
+	if r.files == nil {
+		r.files = []ReopenedFile{}
+	}
+	return r.files, errors.Join(errs...)
 }

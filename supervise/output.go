@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strconv"
 	"sync"
@@ -43,6 +44,10 @@ type Sink struct {
 	pumps          atomic.Int64   // pump goroutines running
 	onDrop         func(service, stream string, lines uint64)
 	logs           *Logs // recent lines per service, for tend ctl logs
+
+	filesMu     sync.Mutex
+	files       map[string]*rotFile // output files with rotation that a run holds open, by path
+	onFileError func(service, msg string)
 }
 
 // NewSink writes to stdout and stderr in a log_format: "name | line" for
@@ -85,6 +90,11 @@ func (s *Sink) Logs() *Logs { return s.logs }
 // had ended. Set it once, before any pump starts; nil reports nothing. The
 // dropped lines are still kept in Logs.
 func (s *Sink) OnDrop(report func(service, stream string, lines uint64)) { s.onDrop = report }
+
+// OnFileError sets what is told when writing or rotating an output file
+// tend writes (output_max_size) fails: once per kind of failure until a
+// rotation works again, never once a line. Set it before any pump starts.
+func (s *Sink) OnFileError(report func(service, msg string)) { s.onFileError = report }
 
 // livePumps is the number of pump goroutines still running.
 func (s *Sink) livePumps() int { return int(s.pumps.Load()) }
@@ -299,8 +309,9 @@ func (s *Sink) format(out []byte, now time.Time, service, stream string, line []
 // for "prefix", the ends tend reads.
 type outputFiles struct {
 	child  [3]*os.File
-	parent [2]*os.File // read ends of stdout and stderr pipes, prefix only
+	parent [2]*os.File // read ends of stdout and stderr pipes, prefix only; parent[0] alone for a file with rotation
 	shared bool        // child[1..2] are tend's own; never close them
+	rot    *rotFile    // the output file tend writes (output_max_size), or nil
 }
 
 func (s *Supervisor) outputFiles(svc *service) (*outputFiles, error) {
@@ -324,6 +335,23 @@ func (s *Supervisor) outputFiles(svc *service) (*outputFiles, error) {
 			f.parent[i], f.child[i+1] = r, w
 		}
 	default:
+		if svc.spec.OutputMaxSize > 0 {
+			// tend writes the file: one pipe for stdout and stderr, as
+			// one file has one order.
+			rf, err := s.opt.Sink.openRotating(svc.name, filepath.Clean(out), svc.spec.OutputMaxSize, svc.spec.OutputBackups)
+			if err != nil {
+				devnull.Close()
+				return nil, err
+			}
+			r, w, err := os.Pipe()
+			if err != nil {
+				rf.release()
+				devnull.Close()
+				return nil, err
+			}
+			f.parent[0], f.child[1], f.child[2], f.rot = r, w, w, rf
+			return f, nil
+		}
 		file, err := openOutputFile(out)
 		if err != nil {
 			devnull.Close()
@@ -383,12 +411,22 @@ func (f *outputFiles) closeParentEnds() {
 			p.Close()
 		}
 	}
+	if f.rot != nil {
+		f.rot.release()
+		f.rot = nil
+	}
 }
 
 // pump starts copying the run's stdout and stderr pipes to sink. The
 // supervisor calls End on what it returns (nil when the run has no pipes)
 // once no process of the run is left.
 func (f *outputFiles) pump(sink *Sink, name string) *runOutput {
+	if f.rot != nil {
+		// Written as the service would write the file itself: waited
+		// for, never dropped.
+		sink.pumpFile(name, f.parent[0], f.rot)
+		return nil
+	}
 	if f.parent[0] == nil {
 		return nil
 	}

@@ -150,6 +150,7 @@ func New(cfg *config.Config, opt Options) *Supervisor {
 				s.log.WithField("service", service).Warnf("%d lines dropped so far while %s was stalled (output of runs that had ended)", after, stream)
 			}
 		})
+		opt.Sink.OnFileError(func(service, msg string) { s.log.WithField("service", service).Error(msg) })
 	}
 	return s
 }

@@ -99,6 +99,14 @@ func (f *Supervisor) SignalService(name string, sig unix.Signal) error {
 	return nil
 }
 
+func (f *Supervisor) Reopen(name string) ([]supervise.ReopenedFile, error) {
+	if name != "" && name != "web" {
+		return nil, fmt.Errorf("%w: %q", supervise.ErrUnknownService, name)
+	}
+	f.ops = append(f.ops, "reopen "+name)
+	return []supervise.ReopenedFile{{Service: "web", File: "/var/log/web.log", Open: true}}, nil
+}
+
 func (f *Supervisor) Reload() (supervise.ReloadSummary, error) {
 	if !f.ReloadOK {
 		return supervise.ReloadSummary{}, errors.New("tend.toml:3: services.x.restart: bad\ntend.toml:4: services.x.colour: unknown key")
