@@ -60,6 +60,15 @@ var rlimits = map[string]struct {
 // RlimitNames lists the limit names tend knows, sorted.
 func RlimitNames() []string { return slices.Sorted(maps.Keys(rlimits)) }
 
+// RlimitResource is the resource (unix.RLIMIT_*) of a known limit name.
+func RlimitResource(name string) (int, bool) {
+	r, ok := rlimits[name]
+	return r.resource, ok
+}
+
+// IsByteLimit reports whether the limit of that name counts bytes.
+func IsByteLimit(name string) bool { return rlimits[name].kind == byteLimit }
+
 // HasChildSettings reports whether the service sets anything that its
 // process must get before its program runs (limits, umask, nice,
 // oom_score_adj): tend then starts it through its exec shim.
