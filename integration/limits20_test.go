@@ -136,3 +136,78 @@ limits = { nofile = %d }
 		t.Errorf("tend's log does not name the service and the limit:\n%s", c.errb.String())
 	}
 }
+
+// TestCgroupLimitsSessionModeWarns: with cgroups = false nothing can
+// hold memory_max or pids_max; tend says so at start, naming the service
+// and the keys, and the status shows it.
+func TestCgroupLimitsSessionModeWarns(t *testing.T) {
+	needRoot(t)
+	c := startControlled(t, `cgroups = false
+[services.cg]
+command = "sleep 300"
+memory_max = "512M"
+pids_max = 100
+`)
+	c.waitState(t, "cg", "running")
+	limits, _ := c.status(t)["cg"]["limits"].(map[string]any)
+	for _, key := range []string{"memory_max", "pids_max"} {
+		if v, _ := limits[key].(string); !strings.HasPrefix(v, "not applied: no cgroup for the service: cgroups turned off") {
+			t.Errorf("status limits.%s = %q", key, v)
+		}
+	}
+	if !strings.Contains(c.errb.String(), "WARN  cg memory_max is not applied: no cgroup for the service") {
+		t.Errorf("no warning naming the service and the key:\n%s", c.errb.String())
+	}
+}
+
+// TestCgroupLimitsWritten: in cgroup mode memory_max and pids_max are in
+// the service's cgroup's memory.max and pids.max, or, where the
+// controllers cannot be had, the status says why.
+func TestCgroupLimitsWritten(t *testing.T) {
+	mount := cgroup2Mount(t)
+	b, _ := os.ReadFile(filepath.Join(mount, "cgroup.controllers"))
+	available := strings.Fields(string(b))
+	c, dir := startInCgroup(t, "rw", `
+[services.cg]
+command = "sleep 300"
+memory_max = "512M"
+pids_max = 100
+`)
+	// Runs before startInCgroup's clean-up, which removes only its own
+	// directories: tend ends by SIGKILL, and cannot remove the service's.
+	t.Cleanup(func() {
+		_ = syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL)
+		select {
+		case <-c.done:
+		case <-time.After(5 * time.Second):
+		}
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			if err := os.Remove(filepath.Join(dir, "init", "cg.service")); err == nil || os.IsNotExist(err) {
+				return
+			}
+		}
+	})
+	c.waitState(t, "cg", "running")
+	st := c.status(t)["cg"]
+	limits, _ := st["limits"].(map[string]any)
+	if !strings.Contains(strings.Join(available, " "), "memory") || !strings.Contains(strings.Join(available, " "), "pids") {
+		for _, key := range []string{"memory_max", "pids_max"} {
+			if v, _ := limits[key].(string); !strings.Contains(v, "controller is not available") {
+				t.Errorf("status limits.%s = %q, want the controller named as missing", key, v)
+			}
+		}
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("cannot run in CI: the host's cgroup v2 tree has no memory and pids controllers (%q)", available)
+		}
+		t.Skipf("the host's cgroup v2 tree has no memory and pids controllers (%q); checked only the status says so", available)
+	}
+	cg, _ := st["cgroup"].(string)
+	for file, want := range map[string]string{"memory.max": "536870912", "pids.max": "100"} {
+		// The cgroup is the path tend sees, in its cgroup namespace,
+		// whose root is dir.
+		got, err := os.ReadFile(filepath.Join(dir, strings.TrimPrefix(cg, "/sys/fs/cgroup"), file))
+		if err != nil || strings.TrimSpace(string(got)) != want {
+			t.Errorf("%s/%s = %q (%v), want %s; status %v", cg, file, got, err, want, limits)
+		}
+	}
+}

@@ -2,6 +2,9 @@ package supervise
 
 import (
 	"fmt"
+	"maps"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -9,6 +12,7 @@ import (
 	"github.com/tend-init/tend/config"
 	"github.com/tend-init/tend/execshim"
 	"github.com/tend-init/tend/reaper"
+	"github.com/tend-init/tend/tree"
 )
 
 // tendHardLimits are tend's own hard resource limits, read once, at the
@@ -72,3 +76,39 @@ func limitText(name string, v uint64) string {
 
 // systemdName is a limit's name in a systemd unit: LimitNOFILE.
 func systemdName(name string) string { return "Limit" + strings.ToUpper(name) }
+
+// cgroupLimits are the files of the service's cgroup its keys ask for.
+func cgroupLimits(spec *config.Service) []tree.CgroupLimit {
+	var l []tree.CgroupLimit
+	if spec.MemoryMax != 0 {
+		l = append(l, tree.CgroupLimit{Key: "memory_max", File: "memory.max", Value: strconv.FormatInt(spec.MemoryMax, 10)})
+	}
+	if spec.CPUMax != 0 {
+		l = append(l, tree.CgroupLimit{Key: "cpu_max", File: "cpu.max", Value: spec.CPUMaxFile()})
+	}
+	if spec.PidsMax != 0 {
+		l = append(l, tree.CgroupLimit{Key: "pids_max", File: "pids.max", Value: strconv.FormatInt(spec.PidsMax, 10)})
+	}
+	return l
+}
+
+// noteLimits keeps what became of the run's cgroup limits for the status,
+// and warns of each one that does not apply: once, not at every restart,
+// unless the reason changes.
+func (s *Supervisor) noteLimits(svc *service, run ServiceRun) {
+	svc.limits = nil
+	if r, ok := run.(interface{ Limits() tree.Applied }); ok {
+		svc.limits = r.Limits()
+	}
+	var not []string
+	for _, key := range slices.Sorted(maps.Keys(svc.limits)) {
+		if why, ok := strings.CutPrefix(svc.limits[key], "not applied: "); ok {
+			not = append(not, fmt.Sprintf("%s is not applied: %s", key, why))
+		}
+	}
+	warning := strings.Join(not, "; ")
+	if warning != "" && warning != svc.warned {
+		svc.logger(s.log).Warnf("%s", warning)
+	}
+	svc.warned = warning
+}

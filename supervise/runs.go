@@ -188,6 +188,7 @@ func (s *Supervisor) launch(svc *service, why string) {
 			})
 		},
 	}
+	watch.Limits = cgroupLimits(svc.spec)
 	run, err = s.opt.Launcher.StartService(svc.name, cmd, watch)
 	files.closeChildEnds()
 	if err != nil {
@@ -205,6 +206,7 @@ func (s *Supervisor) launch(svc *service, why string) {
 	svc.started = s.now()
 	svc.run, svc.pid = run, run.Pid()
 	svc.tracking, svc.cgroup = run.Tracking()
+	s.noteLimits(svc, run)
 	svc.output = files.pump(s.opt.Sink, svc.name)
 	svc.starts++
 	if svc.notify != nil {
