@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/tend-init/tend/execshim"
 	"github.com/tend-init/tend/signals/early"
 	"github.com/tend-init/tend/spawner"
 )
@@ -16,6 +17,13 @@ import (
 func TestEarlyKnowsTheSpawnerFlag(t *testing.T) {
 	if early.SpawnerFlag != spawner.Magic {
 		t.Fatalf("early.SpawnerFlag = %q, spawner.Magic = %q", early.SpawnerFlag, spawner.Magic)
+	}
+}
+
+// The same for the exec shim's flag.
+func TestEarlyKnowsTheShimFlag(t *testing.T) {
+	if early.ShimFlag != execshim.Flag {
+		t.Fatalf("early.ShimFlag = %q, execshim.Flag = %q", early.ShimFlag, execshim.Flag)
 	}
 }
 

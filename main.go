@@ -17,6 +17,7 @@ import (
 	"github.com/tend-init/tend/cli"
 	"github.com/tend-init/tend/config"
 	"github.com/tend-init/tend/ctl"
+	"github.com/tend-init/tend/execshim"
 	"github.com/tend-init/tend/pid1"
 	"github.com/tend-init/tend/signals"
 	"github.com/tend-init/tend/signals/early"
@@ -35,6 +36,10 @@ func main() {
 	// The spawner (tend re-executed by itself): nothing of tend runs.
 	if spawner.IsSpawner(os.Args) {
 		os.Exit(spawner.Serve())
+	}
+	// The exec shim (a service's limits, then its program): the same.
+	if execshim.IsShim(os.Args) {
+		os.Exit(execshim.Main(os.Args))
 	}
 	// pid1.Exit: when the kernel started tend, an exit would panic the
 	// kernel ("Attempted to kill init"); it powers off instead.

@@ -80,6 +80,17 @@ type Service struct {
 	OutputBackups    int               // output_backups: rotated files kept (PATH.1 newest … PATH.N oldest); default 5; 0 = the file is truncated instead
 	Ready            *Check            // readiness check; nil when absent
 	Health           *Check            // liveness check; nil when absent
+
+	// What the process starts with (servicelimits.go); only in the child.
+	Limits      []Rlimit // limits = { nofile = 1024, ... }, sorted by name; default none (tend's own)
+	Umask       *int     // umask = "027"; default nil = tend's own
+	Nice        *int     // nice, -20..19; default nil = tend's own
+	OOMScoreAdj *int     // oom_score_adj, -1000..1000; default nil = tend's own
+
+	// The limits of its cgroup, in cgroup mode; 0 = no limit (tend's default).
+	MemoryMax int64   // memory_max, bytes (memory.max)
+	CPUMax    float64 // cpu_max, CPUs (cpu.max: 1.5 = "150000 100000")
+	PidsMax   int64   // pids_max (pids.max)
 }
 
 // Backoff is the delay before an automatic restart.
@@ -395,6 +406,8 @@ func (p *parser) service(name string, t *table) *Service {
 	if len(s.DependsOn) == 0 {
 		s.DependsOn = nil // so that `depends_on = []` equals no depends_on on reload
 	}
+
+	p.serviceLimits(t, s)
 
 	if t.has("output") && s.Output == "" {
 		t.errorf("output", "must be \"prefix\", \"inherit\" or a file path")

@@ -24,7 +24,7 @@ const MinOutputMaxSize = 4 << 10
 func (p *parser) rotation(t *table, output string) (maxSize int64, backups int) {
 	backups = t.integer("output_backups", DefaultOutputBackups, 0)
 	if v, ok := t.get("output_max_size"); ok {
-		n, msg := parseSize(v)
+		n, msg := rotationSize(v)
 		switch {
 		case msg != "":
 			t.errorf("output_max_size", "%s", msg)
@@ -47,10 +47,9 @@ func (p *parser) rotation(t *table, output string) (maxSize int64, backups int) 
 	return maxSize, backups
 }
 
-// parseSize reads a size: an integer of bytes, or a string of digits with
-// an optional K, M or G (powers of 1024; "KiB", "MB" and the like are read
-// the same).
-func parseSize(v any) (int64, string) {
+// rotationSize reads output_max_size: an integer of bytes, or a size
+// string as the byte limits take it (parseSize: "10M", "512K", "1G").
+func rotationSize(v any) (int64, string) {
 	const want = "must be a size such as \"10M\", \"512K\" or \"1G\" (K, M, G are powers of 1024), or 0 for no rotation"
 	switch v := v.(type) {
 	case int64:
@@ -59,20 +58,17 @@ func parseSize(v any) (int64, string) {
 		}
 		return v, ""
 	case string:
-		s := strings.TrimSpace(v)
-		num := strings.TrimRightFunc(s, func(r rune) bool { return r < '0' || r > '9' })
-		unit := strings.ToUpper(strings.TrimSpace(s[len(num):]))
-		unit = strings.TrimSuffix(strings.TrimSuffix(unit, "B"), "I")
-		shift := map[string]uint{"": 0, "K": 10, "M": 20, "G": 30}
-		sh, ok := shift[unit]
-		if num == "" || !ok {
+		n, ok := parseSize(strings.TrimSpace(v))
+		if digits := strings.TrimRight(strings.TrimSpace(v), "KMGTiBkb "); !ok && digits != "" && strings.Trim(digits, "0123456789") == "" {
+			return 0, fmt.Sprintf("%q is too large", v) // well formed: it overflowed
+		}
+		if !ok {
 			return 0, fmt.Sprintf("%q %s", v, want)
 		}
-		n, err := strconv.ParseInt(num, 10, 64)
-		if err != nil || n > (1<<62)>>sh {
+		if n > 1<<62 {
 			return 0, fmt.Sprintf("%q is too large", v)
 		}
-		return n << sh, ""
+		return int64(n), ""
 	}
 	return 0, fmt.Sprintf("%s, not %s", want, typeName(v))
 }

@@ -510,3 +510,28 @@ func startCmd(t *testing.T, cmd *exec.Cmd) *started {
 	t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) })
 	return s
 }
+
+// TestVMCgroupLimitsApplied: in a VM tend is in the root cgroup, which may
+// hold processes and still pass the memory and pids controllers to its
+// children, so memory_max and pids_max apply: the service reads them from
+// its own cgroup. (Where tend's cgroup holds tend and the controllers were
+// not enabled for it, they cannot; TestCgroupLimitsWritten checks that
+// the status says so.)
+func TestVMCgroupLimitsApplied(t *testing.T) {
+	kernel := needVM(t)
+	t.Parallel()
+	bt := boot{
+		init: tendBin,
+		files: map[string]string{"etc/tend.toml": `[services.cg]
+command = ["/bin/sh", "-c", "d=/sys/fs/cgroup$(cut -d: -f3 /proc/self/cgroup); echo mem=$(cat $d/memory.max) pids=$(cat $d/pids.max)"]
+restart = "never"
+memory_max = "64M"
+pids_max = 50
+`},
+		args: "TEND_CONFIG=/etc/tend.toml",
+	}.run(t, kernel)
+	console := bt.wait(t)
+	t.Logf("console:\n%s", console)
+	noKernelPanic(t, console)
+	mustContain(t, console, "cg | mem=67108864 pids=50", "reboot: Power down")
+}

@@ -31,6 +31,9 @@ type ServiceStatus struct {
 	// it) or "session"; empty before its first run.
 	Tracking string `json:"tracking,omitempty"`
 	Cgroup   string `json:"cgroup,omitempty"`
+	// Limits says of each cgroup limit (memory_max, cpu_max, pids_max)
+	// whether it applies to the last run: "applied" or "not applied: WHY".
+	Limits map[string]string `json:"limits,omitempty"`
 }
 
 // ExitInfo is how a service's last run ended.
@@ -110,6 +113,7 @@ func (s *Supervisor) status(svc *service) ServiceStatus {
 		Reason:   svc.blocked,
 		Tracking: string(svc.tracking),
 		Cgroup:   svc.cgroup,
+		Limits:   svc.limits,
 	}
 	if st.Reason == "" && svc.waitsForOperator() {
 		st.Reason = "autostart = false: waiting for tend ctl start"

@@ -152,6 +152,14 @@ func (s *Supervisor) launch(svc *service, why string) {
 		Files: files.fds(),
 		Sys:   &syscall.SysProcAttr{Credential: credential(svc.spec)},
 	}
+	if svc.spec.HasChildSettings() {
+		if cmd, err = shimmed(cmd, svc.spec); err != nil {
+			files.closeChildEnds()
+			files.closeParentEnds()
+			s.startFailed(svc, reaper.ExitCode(err), fmt.Sprintf("cannot start: %v", err))
+			return
+		}
+	}
 	if r := svc.spec.Ready; r != nil && r.Kind == config.CheckNotify {
 		if err := s.ensureNotify(svc); err != nil {
 			svc.logger(s.log).Errorf("cannot open the notify socket: %v", err)
@@ -180,6 +188,7 @@ func (s *Supervisor) launch(svc *service, why string) {
 			})
 		},
 	}
+	watch.Limits = cgroupLimits(svc.spec)
 	run, err = s.opt.Launcher.StartService(svc.name, cmd, watch)
 	files.closeChildEnds()
 	if err != nil {
@@ -197,6 +206,7 @@ func (s *Supervisor) launch(svc *service, why string) {
 	svc.started = s.now()
 	svc.run, svc.pid = run, run.Pid()
 	svc.tracking, svc.cgroup = run.Tracking()
+	s.noteLimits(svc, run)
 	svc.output = files.pump(s.opt.Sink, svc.name)
 	svc.starts++
 	if svc.notify != nil {

@@ -37,6 +37,8 @@ type service struct {
 	output   *runOutput     // its output pumps; told when the run is over
 	tracking tree.Mechanism // how its processes are found (of the last run)
 	cgroup   string
+	limits   tree.Applied // what became of its cgroup limits (of the last run)
+	warned   string       // the not-applied limits last warned of, so a restart does not repeat it
 
 	starts    int // processes started, ever: a counter for the metrics
 	lastExit  *reaper.Exit

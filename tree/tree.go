@@ -57,6 +57,9 @@ type Watch struct {
 	Exited func(e reaper.Exit, left int)
 	// Emptied: after Exited with left > 0, the last of them is gone.
 	Emptied func()
+	// Limits are written to the run's cgroup before its process starts
+	// in it; without a cgroup they are reported as not applied (Run.Limits).
+	Limits []CgroupLimit
 }
 
 // Tracker starts services and keeps track of their processes.
@@ -109,6 +112,7 @@ type Run struct {
 	watch   Watch
 	cgroup  string   // the run's cgroup directory; "" in session mode
 	cg      *cgroups // its tree, in cgroup mode
+	applied Applied  // what became of watch.Limits
 
 	// Under t.mu.
 	exit       *reaper.Exit
@@ -148,6 +152,7 @@ func (t *Tracker) Start(service string, c reaper.Cmd, w Watch) (*Run, error) {
 		if err == nil {
 			sys.UseCgroupFD, sys.CgroupFD = true, fd
 			run.cgroup, run.cg = dir, cg
+			run.applied = cg.writeLimits(dir, w.Limits)
 			err := t.startRun(run, c)
 			unix.Close(fd)
 			if err == nil || !cloneIntoCgroupRefused(err) {
@@ -160,6 +165,10 @@ func (t *Tracker) Start(service string, c reaper.Cmd, w Watch) (*Run, error) {
 		sys.UseCgroupFD, sys.CgroupFD = false, 0
 		run.cgroup, run.cg = "", nil
 	}
+	t.mu.Lock()
+	notice := t.notice
+	t.mu.Unlock()
+	run.applied = notApplied(w.Limits, "no cgroup for the service: "+notice)
 	err := t.startRun(run, c)
 	return run, err
 }

@@ -32,6 +32,11 @@ import (
 // with its parent.
 const SpawnerFlag = "--tend-internal-spawner"
 
+// ShimFlag is execshim.Flag, repeated for the same reason. The exec shim
+// (tend re-executed to set a service's limits before its program) must
+// leave the signal mask and dispositions alone: the program inherits them.
+const ShimFlag = "--tend-internal-exec-shim"
+
 // Acted are the signals tend acts on (shutdown, reload, a VM's power-off):
 // they get a channel of their own, as in the signal queue, so a flood of the
 // others cannot crowd them out. SIGTERM first: each signal subscribed costs
@@ -72,7 +77,7 @@ var (
 )
 
 func init() {
-	if len(os.Args) == 2 && os.Args[1] == SpawnerFlag {
+	if len(os.Args) == 2 && os.Args[1] == SpawnerFlag || len(os.Args) > 1 && os.Args[1] == ShimFlag {
 		return
 	}
 	if len(os.Args) > 1 && (os.Args[1] == "ctl" || os.Args[1] == "check") {
