@@ -70,7 +70,8 @@ type Service struct {
 	Backoff          Backoff           // default fixed, 1s
 	CrashLoop        CrashLoop         // default {MaxRestarts: 5, Window: 60s, Backoff: 60s}
 	StopSignal       unix.Signal       // default SIGTERM
-	StopTimeout      time.Duration     // wait after StopSignal before SIGKILL; default 5s
+	StopTimeout      time.Duration     // wait after StopSignal (or StopCommand) before SIGKILL; default 5s
+	StopCommand      []string          // run instead of sending StopSignal (pg_ctl stop -m fast); same rules as command; default none
 	DependsOn        []string          // services that must be ready first; default none
 	Essential        bool              // giving up shuts tend down; default false
 	Oneshot          bool              // runs to completion once; default false
@@ -372,6 +373,9 @@ func (p *parser) service(name string, t *table) *Service {
 	var ok bool
 	if s.Command, ok = t.words("command"); !ok && !t.has("command") {
 		t.missing("command", "is required: the program to run, as [\"prog\", \"arg\"] or \"prog arg\"")
+	}
+	if t.has("stop_command") {
+		s.StopCommand, _ = t.words("stop_command")
 	}
 
 	s.Restart = PolicyAlways

@@ -918,3 +918,38 @@ func TestHealthListen(t *testing.T) {
 		})
 	}
 }
+
+// TestStopCommandKey: stop_command takes command's forms and errors.
+func TestStopCommandKey(t *testing.T) {
+	tests := []struct {
+		value   string
+		want    []string
+		wantErr string
+	}{
+		{`"pg_ctl stop -m fast"`, []string{"pg_ctl", "stop", "-m", "fast"}, ""},
+		{`["nginx", "-s", "quit"]`, []string{"nginx", "-s", "quit"}, ""},
+		{`5`, nil, "must be an array of strings or a string, not an integer"},
+		{`[]`, nil, "is empty"},
+		{`"a 'b"`, nil, "unterminated single quote"},
+	}
+	for _, tt := range tests {
+		src := "[services.s]\ncommand = \"s\"\nstop_command = " + tt.value + "\n"
+		cfg, err := parse(t, src, nil)
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.Contains(err.Error(), "tend.toml:3: services.s.stop_command") {
+				t.Errorf("stop_command = %s: error %v, want tend.toml:3 and %q", tt.value, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("stop_command = %s: %v", tt.value, err)
+			continue
+		}
+		if got := cfg.Services["s"].StopCommand; !slices.Equal(got, tt.want) {
+			t.Errorf("stop_command = %s: %q, want %q", tt.value, got, tt.want)
+		}
+	}
+	if cfg := mustParse(t, "[services.s]\ncommand = \"s\"\n", nil); cfg.Services["s"].StopCommand != nil {
+		t.Errorf("default stop_command %q, want none", cfg.Services["s"].StopCommand)
+	}
+}

@@ -2,6 +2,7 @@ package supervise
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"syscall"
 	"time"
@@ -52,6 +53,9 @@ func (s *Supervisor) carryOut(svc *service, e Event, d Decision) {
 	why := d.Reason
 	if why == "" {
 		why = e.String()
+	}
+	if d.Kill {
+		s.endStopCommand(svc)
 	}
 	if d.Kill && svc.run != nil {
 		svc.logger(s.log).Warnf("still running %s after %s: sending SIGKILL to its process group and every other process of it", signals.Name(svc.runSpec.StopSignal), svc.runSpec.StopTimeout)
@@ -250,10 +254,66 @@ func (s *Supervisor) startFailed(svc *service, code int, why string) {
 // stop_timeout.
 func (s *Supervisor) askStop(svc *service, why string) {
 	svc.cancelChecks()
+	s.arm(svc, svc.runSpec.StopTimeout, StopTimedOut)
+	if argv := svc.runSpec.StopCommand; len(argv) > 0 {
+		s.setState(svc, Stopping, fmt.Sprintf("%s: running stop_command %s", why, argv[0]))
+		s.runStopCommand(svc, argv)
+		return
+	}
 	sig := svc.runSpec.StopSignal
 	svc.run.Signal(sig)
 	s.setState(svc, Stopping, fmt.Sprintf("%s: sent %s", why, signals.Name(sig)))
-	s.arm(svc, svc.runSpec.StopTimeout, StopTimedOut)
+}
+
+// runStopCommand starts a service's stop_command (pg_ctl stop -m fast,
+// nginx -s quit) in a process group of its own, with the service's user,
+// directory and environment, and its output on tend's own. It is not a
+// process of the service: the service's run ends when the service's own
+// processes do, and stop_timeout's SIGKILL, armed before, still ends
+// them. The command is killed then too, or when the run is over, whichever
+// comes first; a command that fails is logged, and the timeout decides.
+func (s *Supervisor) runStopCommand(svc *service, argv []string) {
+	log := svc.logger(s.log)
+	stdin, err := os.Open(os.DevNull)
+	if err != nil {
+		log.Warnf("stop_command %s could not start: %v; sending %s instead", argv[0], err, signals.Name(svc.runSpec.StopSignal))
+		svc.run.Signal(svc.runSpec.StopSignal)
+		return
+	}
+	defer stdin.Close()
+	cmd := reaper.Cmd{
+		Args:  argv,
+		Env:   svc.runEnv,
+		Dir:   svc.runSpec.WorkingDir,
+		Files: []uintptr{stdin.Fd(), 1, 2},
+		Sys:   &syscall.SysProcAttr{Setpgid: true, Credential: credential(svc.runSpec)},
+	}
+	timeout := svc.runSpec.StopTimeout
+	pid, err := s.opt.Launcher.Start(cmd, func(e reaper.Exit) {
+		s.inbox.post(func() {
+			if svc.stopPid != e.Pid {
+				return // tend killed it: the run was over, or stop_timeout ran out
+			}
+			svc.stopPid = 0
+			if e.Code() != 0 {
+				log.Warnf("stop_command %s: %s; stop_timeout %s decides", argv[0], e, timeout)
+			}
+		})
+	})
+	if err != nil {
+		log.Warnf("stop_command %s could not start: %v; sending %s instead", argv[0], err, signals.Name(svc.runSpec.StopSignal))
+		svc.run.Signal(svc.runSpec.StopSignal)
+		return
+	}
+	svc.stopPid = pid
+}
+
+// endStopCommand kills what is left of a stop_command, group and all.
+func (s *Supervisor) endStopCommand(svc *service) {
+	if svc.stopPid != 0 {
+		_ = s.opt.Launcher.Signal(svc.stopPid, unix.SIGKILL, true)
+		svc.stopPid = 0
+	}
 }
 
 // onExit: the run's main process ended; left other processes of the run
@@ -301,6 +361,7 @@ func (s *Supervisor) onEmptied(svc *service) {
 // done.
 func (s *Supervisor) runOver(svc *service) {
 	svc.cancelTimer()
+	s.endStopCommand(svc) // the service is gone: nothing left for it to stop
 	svc.run = nil
 	svc.output.End()
 	svc.output = nil

@@ -33,6 +33,7 @@ type service struct {
 	pid      int
 	runSpec  *config.Service // the definition it was started with: its stop_signal and stop_timeout
 	runEnv   []string        // the environment it was started with (env files as read then), for its exec checks
+	stopPid  int             // its stop_command while one runs; not a process of the run
 	started  time.Time
 	output   *runOutput     // its output pumps; told when the run is over
 	tracking tree.Mechanism // how its processes are found (of the last run)
