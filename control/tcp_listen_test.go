@@ -151,7 +151,7 @@ func TestTCPIdleClientsCannotLockOut(t *testing.T) {
 			asks(fmt.Sprintf("with every slot held by one of %d idle clients", idleClients))
 			var open []net.Conn
 			for _, c := range idle {
-				if !closedByServer(c, 10*time.Millisecond) {
+				if !closedByServer(c, 200*time.Millisecond) {
 					open = append(open, c)
 				}
 			}
