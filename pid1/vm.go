@@ -307,7 +307,7 @@ func (v *vm) end(code int) int {
 		return code // a container's init: exiting ends it
 	}
 	// The exit of a kernel's init panics the kernel; halting is better.
-	err = unix.Reboot(unix.LINUX_REBOOT_CMD_HALT)
+	err = unix.Reboot(rebootCmd(unix.LINUX_REBOOT_CMD_HALT))
 	log.Errorf("vm: cannot halt either (%v): waiting forever", err)
 	for {
 		time.Sleep(time.Hour)
@@ -365,3 +365,8 @@ func (v *vm) power(reboot bool) error {
 	v.Request(a, "tend ctl "+verb)
 	return nil
 }
+
+// rebootCmd is a reboot(2) command as unix.Reboot takes it, an int: HALT
+// (0xCDEF0123) does not fit a 32-bit int as a constant. The kernel reads an
+// unsigned int, so the same 32 bits, sign-extended or not, are the command.
+func rebootCmd(cmd uint32) int { return int(int32(cmd)) }

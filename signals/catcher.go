@@ -26,7 +26,7 @@ func Caught(queued []unix.Signal) []unix.Signal {
 		case unix.SIGCHLD, unix.SIGPIPE, unix.SIGPROF,
 			unix.SIGSEGV, unix.SIGBUS, unix.SIGFPE, unix.SIGILL, unix.SIGTRAP, unix.SIGSYS:
 		default:
-			if skip.Val[(sig-1)/64]&(1<<((uint(sig)-1)%64)) == 0 {
+			if !inSet(&skip, sig) {
 				list = append(list, sig)
 			}
 		}

@@ -16,11 +16,14 @@ var runtimeReserved = []unix.Signal{32, 33, 34}
 // shielded is set when the reserved signals are ignored.
 var shielded atomic.Bool
 
-// kernelSigaction is the kernel's struct sigaction, the same on amd64 and
-// arm64. Only SIG_IGN and SIG_DFL are installed, so no restorer is needed.
+// kernelSigaction is the kernel's struct sigaction for rt_sigaction on
+// the generic layout (amd64, arm64, 386, arm, ppc64le, s390x, riscv64):
+// handler, flags (an unsigned long: 32 bits on 386 and arm), restorer, and
+// the 64-bit mask. Only SIG_IGN and SIG_DFL are installed, so no restorer
+// is needed.
 type kernelSigaction struct {
 	handler  uintptr
-	flags    uint64
+	flags    uintptr
 	restorer uintptr
 	mask     uint64
 }

@@ -3,6 +3,7 @@ package signals
 import (
 	"runtime"
 	"sync/atomic"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -59,10 +60,29 @@ func SetOf(list []unix.Signal) unix.Sigset_t {
 	var set unix.Sigset_t
 	for _, s := range list {
 		if s > 0 && s <= Max {
-			set.Val[(s-1)/64] |= 1 << ((uint(s) - 1) % 64)
+			word, bit := setPos(s)
+			set.Val[word] |= 1 << bit
 		}
 	}
 	return set
+}
+
+// inSet reports whether s is in set.
+func inSet(set *unix.Sigset_t, s unix.Signal) bool {
+	if s <= 0 || s > Max {
+		return false
+	}
+	word, bit := setPos(s)
+	return set.Val[word]&(1<<bit) != 0
+}
+
+// setPos is where signal s sits in a unix.Sigset_t, whose words are 64
+// bits on 64-bit machines and 32 on 32-bit ones (386, arm): the kernel's
+// sigset is a bit string either way, signal 1 its lowest bit.
+func setPos(s unix.Signal) (word int, bit uint) {
+	w := uint(unsafe.Sizeof(unix.Sigset_t{}.Val[0]) * 8)
+	n := uint(s) - 1
+	return int(n / w), n % w
 }
 
 // blocked is the set the goroutine threads block, once set by BlockQueued.

@@ -1,11 +1,13 @@
 package signals
 
 import (
+	"encoding/binary"
 	"os"
 	"runtime"
 	"strings"
 	"syscall"
 	"testing"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -35,12 +37,23 @@ func TestQueued(t *testing.T) {
 }
 
 func TestSetOf(t *testing.T) {
-	set := SetOf(Queued(nil))
-	if set.Val[0] != 0xfffffffc00000000 {
-		t.Fatalf("set of 35-64 = %#x", set.Val[0])
+	// As the kernel reads it: the first 8 bytes, little-endian, on
+	// every architecture tend builds for (the words are 64 or 32 bits).
+	low64 := func(set unix.Sigset_t) uint64 {
+		b := (*[8]byte)(unsafe.Pointer(&set.Val[0]))
+		return binary.LittleEndian.Uint64(b[:])
 	}
-	if s := SetOf([]unix.Signal{unix.SIGHUP, unix.SIGTERM}); s.Val[0] != 1<<0|1<<14 {
-		t.Fatalf("set of HUP, TERM = %#x", s.Val[0])
+	if got := low64(SetOf(Queued(nil))); got != 0xfffffffc00000000 {
+		t.Fatalf("set of 35-64 = %#x", got)
+	}
+	if got := low64(SetOf([]unix.Signal{unix.SIGHUP, unix.SIGTERM})); got != 1<<0|1<<14 {
+		t.Fatalf("set of HUP, TERM = %#x", got)
+	}
+	set := SetOf([]unix.Signal{unix.SIGTERM, 40})
+	for s := unix.Signal(1); s <= Max; s++ {
+		if inSet(&set, s) != (s == unix.SIGTERM || s == 40) {
+			t.Errorf("inSet(%d) = %v", s, inSet(&set, s))
+		}
 	}
 }
 
