@@ -14,8 +14,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -146,52 +144,9 @@ func TestMetricsListenIdleClients(t *testing.T) {
 
 	// Round 2: 100 idle clients that connect again as soon as tend closes
 	// them, for 4 s.
-	stop := make(chan struct{})
-	var (
-		wg    sync.WaitGroup
-		dials atomic.Int64
-		once  sync.Once
-	)
-	endClients := func() { once.Do(func() { close(stop); wg.Wait() }) }
+	endClients := idleFlood(addr, idle)
 	defer endClients()
-	for range idle {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			buf := make([]byte, 1)
-			for {
-				c, err := net.DialTimeout("tcp", addr, time.Second)
-				if err != nil { // the backlog is full: again soon, as a flood would
-					pause := time.NewTimer(10 * time.Millisecond)
-					select {
-					case <-stop:
-						pause.Stop()
-						return
-					case <-pause.C:
-					}
-					continue
-				}
-				dials.Add(1)
-				ended := make(chan struct{})
-				go func() {
-					select {
-					case <-stop: // the test is over: end the read
-						c.SetReadDeadline(time.Now())
-					case <-ended:
-					}
-				}()
-				c.Read(buf) // until tend closes it
-				close(ended)
-				c.Close()
-				select {
-				case <-stop:
-					return
-				default:
-				}
-			}
-		}()
-	}
 	took = timeScrapes(t, addr, fmt.Sprintf("%d idle clients reconnecting", idle), 4*time.Second, 250*time.Millisecond, time.Second)
-	endClients()
-	t.Logf("with %d idle clients reconnecting (%d connections in all): %d scrapes, the slowest in %v", idle, dials.Load(), len(took), slowest(took))
+	dials := endClients()
+	t.Logf("with %d idle clients reconnecting (%d connections in all): %d scrapes, the slowest in %v", idle, dials, len(took), slowest(took))
 }
